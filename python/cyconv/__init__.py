@@ -1,0 +1,33 @@
+"""cyconv: CNN primitives for NumPy.
+
+Cross-correlation, convolution, multi-channel batched convolution, pooling and the
+gradients of all of them, as compiled Cython kernels under a thin, validating API.
+"""
+
+__version__ = "0.1.0"
+
+from ._config import get_num_threads, set_num_threads, show_config
+from ._convolution import conv2d, conv_transpose2d, convolve2d, correlate2d
+from ._convolution_grad import conv2d_backward
+from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from ._receptive_field import receptive_field
+from ._shapes import conv2d_output_shape, output_size, pool2d_output_shape
+
+__all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_output_shape",
+    "conv_transpose2d",
+    "convolve2d",
+    "correlate2d",
+    "get_num_threads",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "output_size",
+    "pool2d_output_shape",
+    "receptive_field",
+    "set_num_threads",
+    "show_config",
+]

@@ -1,0 +1,104 @@
+"""Array normalisation: dtype rules, the kernels' canonical layout, and ``out=``.
+
+The kernels see only C-contiguous, native-byte-order float32/float64 arrays
+(max pooling: any native real dtype). Everything else is turned into that here,
+or rejected with a TypeError/ValueError.
+"""
+
+import numpy as np
+
+# Refuse results larger than this many bytes before allocating (a clear error, not an
+# overflow or an allocation of absurd size).
+MAX_RESULT_BYTES = 1 << 46  # 64 TiB
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def as_array(value, name):
+    """np.asarray with the dtype kinds cyconv can never compute on rejected."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, integer or floating), got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def compute_dtypes(*arrays):
+    """(compute dtype, result dtype) under SPEC's rules for floating results.
+
+    float32 -> float32, float64 -> float64, mixed -> np.result_type, integers and
+    bool -> float64, float16 -> computed in float32 and returned as float16,
+    longdouble -> computed and returned in float64.
+    """
+    rt = np.result_type(*arrays)
+    if rt.kind != "f":
+        return _F64, _F64
+    if rt.itemsize == 2:
+        return _F32, np.dtype(np.float16)
+    if rt.itemsize == 4:
+        return _F32, _F32
+    return _F64, _F64
+
+
+def canonical(arr, dtype):
+    """C-contiguous, native byte order, of ``dtype``; no copy when already so."""
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_size(shape, itemsize, what):
+    """Raise MemoryError before allocating a result or workspace that cannot exist."""
+    n = 1
+    for v in shape:
+        n *= v
+    if n * itemsize > MAX_RESULT_BYTES:
+        raise MemoryError(
+            f"{what} of shape {tuple(shape)} would need {n * itemsize:,} bytes "
+            f"(more than the {MAX_RESULT_BYTES:,}-byte limit)"
+        )
+
+
+def _overlaps(a, b):
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return np.shares_memory(a, b, max_work=100_000)
+    except np.exceptions.TooHardError:
+        return True
+
+
+def result_buffer(out, shape, compute_dtype, dtype, inputs, name="out"):
+    """Where a kernel writes: a fresh array, ``out`` itself, or a scratch array.
+
+    ``dtype`` is the result dtype the caller sees, ``compute_dtype`` the one the
+    kernel writes. Returns ``(buffer, out)``: the kernel writes into ``buffer``
+    (always C-contiguous, native order, ``compute_dtype``); then call :func:`finish`.
+    """
+    shape = tuple(shape)
+    if out is None:
+        check_size(shape, max(dtype.itemsize, compute_dtype.itemsize), "the result")
+        return np.empty(shape, compute_dtype), None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name} has shape {out.shape}, expected the result shape {shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} has dtype {out.dtype}, expected the result dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for arr in inputs:
+        if arr is not None and _overlaps(out, arr):
+            raise ValueError(f"{name} overlaps an input array; pass a separate output buffer")
+    if out.flags.c_contiguous and out.dtype.isnative and dtype == compute_dtype:
+        return out, out
+    return np.empty(shape, compute_dtype), out
+
+
+def finish(buffer, out, result_dtype):
+    """Cast the kernel's buffer to the result dtype and place it in ``out``."""
+    if out is None:
+        return buffer if buffer.dtype == result_dtype else buffer.astype(result_dtype)
+    if buffer is not out:
+        out[...] = buffer
+    return out

@@ -1,0 +1,21 @@
+"""Thread control shared by every kernel (the OpenMP pool of the calling thread)."""
+from _omp cimport CYCONV_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads, omp_get_num_procs
+
+
+def have_openmp():
+    """True when the kernels were compiled with OpenMP."""
+    return bool(CYCONV_HAVE_OPENMP)
+
+
+def get_num_threads():
+    """Number of threads the kernels use when called from this thread."""
+    return omp_get_max_threads()
+
+
+def set_num_threads(int n):
+    """Set the number of threads of this thread's kernel calls (validated by the caller)."""
+    omp_set_num_threads(n)
+
+
+def num_procs():
+    return omp_get_num_procs()
