@@ -1,0 +1,127 @@
+"""What machine this is, and its reference rates measured in the same run.
+
+The matrix-multiply rate (NumPy ``@``, i.e. the BLAS NumPy ships with) is the roof for
+GEMM-bound convolutions; the memory-copy bandwidth (``np.copyto`` and PyTorch's threaded
+``copy_``, the better of the two) is the roof for pooling.
+"""
+
+import io
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+
+from timer import measure
+
+MATMUL_N = 1536
+
+
+def _lscpu():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    info = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    return info
+
+
+def _git_commit():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        return subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def describe(threads):
+    """Machine and software facts recorded with every result file."""
+    import cyconv
+
+    lscpu = _lscpu()
+    info = {
+        "cpu_model": lscpu.get("Model name", platform.processor() or "unknown"),
+        "cpus": os.cpu_count(),
+        "cores_per_socket": lscpu.get("Core(s) per socket"),
+        "threads_per_core": lscpu.get("Thread(s) per core"),
+        "caches": {k: v for k, v in lscpu.items() if k.endswith("cache")},
+        "hypervisor": lscpu.get("Hypervisor vendor"),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "cyconv": cyconv.__version__,
+        "cyconv_commit": _git_commit(),
+        "threads": threads,
+    }
+    buf = io.StringIO()
+    cyconv.show_config(file=buf)
+    info["cyconv_config"] = buf.getvalue().splitlines()
+    for mod in ("torch", "scipy", "matplotlib", "threadpoolctl"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            info[mod] = None
+    try:
+        import torch
+
+        info["torch_num_threads"] = torch.get_num_threads()
+        info["torch_parallel"] = torch.__config__.parallel_info().splitlines()
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [
+            {k: p.get(k) for k in ("user_api", "internal_api", "prefix", "version",
+                                   "architecture", "threading_layer", "num_threads", "filepath")}
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        info["threadpools"] = None
+    info["blas_env"] = {k: v for k, v in os.environ.items()
+                        if k.startswith(("OPENBLAS", "OMP_", "MKL", "GOTO"))}
+    return info
+
+
+def rates(dtypes, copy_shape, *, repeat, min_time, settle=0.0):
+    """Measure matmul GFLOP/s and copy GB/s per dtype; returns {dtype_name: {...}}."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for dtype in dtypes:
+        dt = np.dtype(dtype)
+        a = rng.standard_normal((MATMUL_N, MATMUL_N)).astype(dt)
+        b = rng.standard_normal((MATMUL_N, MATMUL_N)).astype(dt)
+        c = np.empty_like(a)
+        src = rng.standard_normal(copy_shape).astype(dt)
+        dst = np.empty_like(src)
+        contenders = {
+            "matmul": lambda: np.matmul(a, b, out=c),
+            "copy_numpy": lambda: np.copyto(dst, src),
+        }
+        try:
+            import torch
+
+            tsrc, tdst = torch.from_numpy(src), torch.from_numpy(dst)
+            contenders["copy_torch"] = lambda: tdst.copy_(tsrc)
+        except ImportError:
+            pass
+        timings, errors, _ = measure(contenders, repeat=repeat, min_time=min_time, settle=settle)
+        mm = timings["matmul"]
+        copies = {k: 2 * src.nbytes / t.median / 1e9 for k, t in timings.items() if k.startswith("copy")}
+        out[dt.name] = {
+            "matmul_n": MATMUL_N,
+            "matmul_gflops": 2 * MATMUL_N**3 / mm.median / 1e9,
+            "matmul_spread": mm.spread,
+            "copy_bytes": src.nbytes,
+            "copy_gbps_by_method": copies,
+            "copy_gbps": max(copies.values()),
+            "timings": {k: t.as_dict() for k, t in timings.items()},
+            "errors": errors,
+        }
+    return out
