@@ -266,6 +266,21 @@ def _plane(name, dtype, cyconv):
     return setup
 
 
+def _only(setup, keep_baselines):
+    """Wrap a set-up so that it drops the SciPy/NumPy baselines when ``keep_baselines`` is false."""
+    if keep_baselines:
+        return setup
+
+    def trimmed():
+        s = setup()
+        for lib in ("scipy", "numpy"):
+            if s.contenders.pop(lib, None) is not None:
+                s.skipped[lib] = "skipped in --quick"
+        return s
+
+    return trimmed
+
+
 def scipy_available():
     try:
         import scipy  # noqa: F401
@@ -274,8 +289,12 @@ def scipy_available():
     return True
 
 
-def all_cases(cyconv):
-    """Every case, in table order."""
+def all_cases(cyconv, baselines_everywhere=True):
+    """Every case, in table order.
+
+    ``baselines_everywhere=False`` (quick runs) keeps SciPy and NumPy only where a target
+    compares against them (single planes); elsewhere they are slow extras.
+    """
     cases = []
     for section, backward in (("conv2d", False), ("conv2d_backward", True)):
         for name, xs, ws, pad, _, _ in CONV_CASES:
@@ -284,22 +303,24 @@ def all_cases(cyconv):
             for dt in DTYPES:
                 make = _conv_backward if backward else _conv_forward
                 roof = "matmul" if name in GEMM_BOUND else None
-                cases.append(Case(section, name, dt, shape, flops, "GFLOP/s", roof, make(name, dt, cyconv)))
+                cases.append(Case(section, name, dt, shape, flops, "GFLOP/s", roof,
+                                  _only(make(name, dt, cyconv), baselines_everywhere)))
     n_in = int(np.prod(POOL_SHAPE))
     ho = (POOL_SHAPE[2] - MAX_POOL["kernel"]) // MAX_POOL["stride"] + 1
     n_max_out = POOL_SHAPE[0] * POOL_SHAPE[1] * ho * ho
     for dt in DTYPES:
         isz = np.dtype(dt).itemsize
         cases.append(Case("max_pool2d", "2x2s2", dt, f"{POOL_SHAPE}", (n_in + n_max_out) * isz, "GB/s", "copy",
-                          _max_pool(dt, cyconv, False)))
+                          _only(_max_pool(dt, cyconv, False), baselines_everywhere)))
         cases.append(Case("avg_pool2d", "3x3s1p1", dt, f"{POOL_SHAPE}", 2 * n_in * isz, "GB/s", "copy",
-                          _avg_pool(dt, cyconv, False)))
+                          _only(_avg_pool(dt, cyconv, False), baselines_everywhere)))
     for dt in DTYPES:
         isz = np.dtype(dt).itemsize
         cases.append(Case("max_pool2d_backward", "2x2s2", dt, f"{POOL_SHAPE}",
-                          n_max_out * (isz + 8) + n_in * isz, "GB/s", "copy", _max_pool(dt, cyconv, True)))
+                          n_max_out * (isz + 8) + n_in * isz, "GB/s", "copy",
+                          _only(_max_pool(dt, cyconv, True), baselines_everywhere)))
         cases.append(Case("avg_pool2d_backward", "3x3s1p1", dt, f"{POOL_SHAPE}", 2 * n_in * isz, "GB/s", "copy",
-                          _avg_pool(dt, cyconv, True)))
+                          _only(_avg_pool(dt, cyconv, True), baselines_everywhere)))
     for name, hw, khw in PLANE_CASES:
         flops = 2.0 * (hw[0] - khw[0] + 1) * (hw[1] - khw[1] + 1) * khw[0] * khw[1]
         for dt in DTYPES:

@@ -71,7 +71,7 @@ def main(argv=None):
     def wanted(case_id):
         return pattern is None or pattern.search(case_id) is not None
 
-    all_cases = case_defs.all_cases(cyconv)
+    all_cases = case_defs.all_cases(cyconv, baselines_everywhere=not args.quick)
     if args.list:
         print("\n".join([c.id for c in all_cases] + [f"memory/{n}/{d}" for n in memory_mod.MEMORY_CASES
                                                       for d in case_defs.DTYPES] + ["imports"]))
@@ -120,8 +120,11 @@ def main(argv=None):
         rows.append((case, timings, errors, verdicts, setup.skipped))
         del setup
 
-    progress("measuring the machine again (the roofs use the better of the two measurements)")
-    rates_end = machine_mod.rates(dtypes, case_defs.POOL_SHAPE, **roof_kw)
+    if args.quick:
+        rates_end = rates_start
+    else:
+        progress("measuring the machine again (the roofs use the better of the two measurements)")
+        rates_end = machine_mod.rates(dtypes, case_defs.POOL_SHAPE, **roof_kw)
     rates = {}
     for dt in rates_start:
         a, b = rates_start[dt], rates_end[dt]
@@ -141,13 +144,16 @@ def main(argv=None):
     imports = None
     if wanted("imports"):
         progress("import cost (fresh interpreters)")
-        imports = startup.measure(repeat=3 if args.quick else 7)
+        if args.quick:  # PyTorch's import (seconds) has no target: leave it to full runs
+            imports = startup.measure(repeat=3, variants=("python", "numpy", "numpy+cyconv", "cyconv"))
+        else:
+            imports = startup.measure(repeat=7)
 
     memory = None
     mem_names = [n for n in memory_mod.MEMORY_CASES if any(wanted(f"memory/{n}/{d}") for d in case_defs.DTYPES)]
     if mem_names:
         progress("peak extra memory")
-        memory = memory_mod.measure(cyconv, threads, use_rss=True,
+        memory = memory_mod.measure(cyconv, threads, use_rss=not args.quick,
                                     dtypes=[d for d in case_defs.DTYPES
                                             if any(wanted(f"memory/{n}/{d}") for n in mem_names)],
                                     names=mem_names)

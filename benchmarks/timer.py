@@ -75,7 +75,8 @@ def describe_error(exc):
 def measure(contenders, *, repeat, min_time, warmup=2, check=None, settle=0.0):
     """Time ``contenders`` (name -> zero-argument callable) round-robin.
 
-    Each library is warmed up ``warmup`` times, then calibrated to ``min_time`` seconds per
+    Each library is warmed up ``warmup`` times (counting the checked first call and the
+    first calibration run), then calibrated to ``min_time`` seconds per
     sample, then ``repeat`` rounds follow; round ``r`` starts with a different library so
     that no library always runs right after the same neighbour.
 
@@ -97,7 +98,7 @@ def measure(contenders, *, repeat, min_time, warmup=2, check=None, settle=0.0):
             if check is not None:
                 verdicts[name] = check(name, first)
             del first
-            for _ in range(warmup - 1):
+            for _ in range(warmup - 2):  # the check call and the calibration are warm-ups too
                 fn()
             numbers[name] = _calibrate(fn, min_time)
         except Exception as exc:  # a placeholder or a broken baseline must not stop the run
