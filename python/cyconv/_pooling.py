@@ -63,10 +63,11 @@ def _check_taps(hw, ohw, k, s, pads, d):
         bad = (first_tap >= kk) | (starts + first_tap * dd > n - 1)
         if bad.any():
             i = int(np.argmax(bad))
+            cells = "rows" if axis == "height" else "columns"
             raise ValueError(
-                f"window {i} along the {axis} covers only padding: its cells "
-                f"{int(starts[i])}, {int(starts[i]) + dd}, ... (dilation {dd}, {kk} taps) miss the "
-                f"input rows/columns 0..{n - 1}; reduce the padding or the dilation"
+                f"max pooling window {i} along the {axis} covers only padding: its {kk} {cells} "
+                f"{int(starts[i])}, {int(starts[i]) + dd}, ... (dilation {dd}) all miss the input "
+                f"{cells} 0..{n - 1}; use less padding or a smaller dilation"
             )
 
 
@@ -161,7 +162,7 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     return (result, indices) if return_indices else result
 
 
-def _avg_divisors(n, n_out, k, s, pad, ceil_mode, count_include_pad):
+def _avg_divisors(n, n_out, k, s, pad, count_include_pad):
     """One axis' factor of each window's divisor (PyTorch's rule)."""
     before, after = pad
     start = np.arange(n_out) * s - before
@@ -182,17 +183,17 @@ def _avg_setup(hw, kernel_size, stride, padding, ceil_mode, count_include_pad, d
         if divisor_override < 1:
             raise ValueError(f"divisor_override must be a positive integer or None, got {divisor_override}")
     ohw = _pool_out_hw(hw, k, s, pads, d, ceil_mode)
-    return k, s, pads, ohw, ceil_mode, count_include_pad, divisor_override
+    return k, s, pads, ohw, count_include_pad, divisor_override
 
 
-def _avg_plan(hw, ohw, k, s, pads, ceil_mode, count_include_pad, divisor_override, dtype):
+def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype):
     """Column plan and the reciprocals of the divisor's row and column factors."""
     jlo, jhi, _ = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], 1)
     if divisor_override is not None:
         ch = np.ones(ohw[0])
         cw = np.full(ohw[1], float(divisor_override))
     else:
-        ch, cw = (_avg_divisors(n, n_out, kk, ss, pad, ceil_mode, count_include_pad)
+        ch, cw = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
                   for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
     if (ch == ch[0]).all() and (cw == cw[0]).all():
         # One divisor for every window: a single reciprocal, rounded once.
@@ -252,13 +253,13 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
             [1., 1.]]], dtype=float32)
     """
     x, hw = _input(x)
-    k, s, pads, ohw, ceil_mode, cip, div = _avg_setup(
+    k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     cdt, rdt = compute_dtypes(x)
     shape = x.shape[:-2] + ohw
     buf, out = result_buffer(out, shape, cdt, rdt, [x])
     xc = canonical(x, cdt)
-    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, ceil_mode, cip, div, cdt)
+    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
     nt = _threads(x.size * k[0] + buf.size * k[1])
     # Per-thread row buffer with zero borders: the padding and the ceil-mode overhang.
     work = np.zeros((nt, max(pads[1][0] + hw[1], (ohw[1] - 1) * s[1] + k[1])), cdt)
@@ -396,7 +397,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     """
     g = _grad_array(grad_output)
     shape, hw = _input_shape(input_shape)
-    k, s, pads, ohw, ceil_mode, cip, div = _avg_setup(
+    k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     expected = shape[:-2] + ohw
     if g.shape != expected:
@@ -408,7 +409,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     check_size(shape, cdt.itemsize, "the gradient")
     gc = canonical(g, cdt)
     result = np.empty(shape, cdt)
-    jlo, jhi, rch, rcw = _avg_plan(hw, ohw, k, s, pads, ceil_mode, cip, div, cdt)
+    jlo, jhi, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
     nt = _threads(result.size * k[1] + g.size * k[0])
     # Per-thread row buffer with zero borders (kw - 1 cells before, the padding after).
     work = np.zeros((nt, k[1] - 1 + max(ohw[1], hw[1] + pads[1][0])), cdt)
