@@ -19,9 +19,12 @@ window order, and NaN wins and propagates, the index pointing at the last NaN.
 from cython.parallel cimport prange
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
+from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from _types cimport real_t
+
+ctypedef long double longdouble_t
 
 # Every dtype max pooling keeps exactly (bool is pooled as uint8, float16 as float32).
 ctypedef fused pool_t:
@@ -35,28 +38,49 @@ ctypedef fused pool_t:
     int64_t
     float
     double
-    long double
+    longdouble_t
+
+
+cdef inline pool_t _lowest(pool_t like) noexcept nogil:
+    """The smallest value of the type: -inf, 0 (unsigned) or the most negative integer."""
+    cdef pool_t zero = 0
+    if pool_t is float or pool_t is double or pool_t is longdouble_t:
+        return -INFINITY
+    elif <pool_t>(zero - 1) > zero:  # unsigned
+        return zero
+    else:
+        return <pool_t>(<uint64_t>1 << (8 * sizeof(pool_t) - 1))  # wraps to the minimum
 
 
 cdef inline void _row_values(
     const pool_t* xp, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo,
     Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi, Py_ssize_t dh,
     Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dw, Py_ssize_t pl,
-    const Py_ssize_t* jlo, const Py_ssize_t* jhi, const Py_ssize_t* cfirst,
+    const Py_ssize_t* jlo, const Py_ssize_t* jhi,
 ) noexcept nogil:
-    """One output row, values only."""
+    """One output row, values only.
+
+    Starting from the type's lowest value is exact: every window holds a real cell, and
+    a window of lowest values keeps it.
+    """
     cdef Py_ssize_t j, kr, kc, off
-    cdef const pool_t* xr = xp + (r0 + krlo * dh) * W
-    cdef pool_t v, m
+    cdef const pool_t* xr
+    cdef pool_t v, m, low = _lowest(orow[0])
     for j in range(Wo):
-        orow[j] = xr[cfirst[j]]
+        orow[j] = low
     for kr in range(krlo, krhi):
         xr = xp + (r0 + kr * dh) * W
         for kc in range(kw):
             off = kc * dw - pl
+            # constant strides 1 and 2 get their own loops: those the compiler vectorises
             if sw == 1:
                 for j in range(jlo[kc], jhi[kc]):
                     v = xr[j + off]
+                    m = orow[j]
+                    orow[j] = v if (v > m) | (v != v) else m
+            elif sw == 2:
+                for j in range(jlo[kc], jhi[kc]):
+                    v = xr[2 * j + off]
                     m = orow[j]
                     orow[j] = v if (v > m) | (v != v) else m
             else:
@@ -98,32 +122,63 @@ cdef inline void _row_indices(
                 irow[j] = cur + take * (here - cur)
 
 
-cdef inline void _row_2x2_indices(const pool_t* x0, const pool_t* orow, int64_t* irow, int64_t base,
+cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t r0,
                                   Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
-    """:func:`_row_indices` for the 2x2, stride 2, unpadded window.
+    """:func:`_row_indices` for the 2x2, stride 2, unpadded window (float32/float64).
 
-    Cell ``q`` of the window (0, 1 on the top row, 2, 3 below) is picked by two select
-    chains the compiler can vectorise: the first cell equal to the maximum (chain run
-    backwards, so the earliest match is the last assignment) and the last NaN.
+    Without NaN the maximum's cell is the first of the four equal to it: a select chain
+    run backwards, so the earliest match is the last assignment. The chain's integers
+    have the width of the data (the compiler vectorises it only then): cell offsets
+    themselves for float64, codes 0..3 looked up in a second pass for float32. A row
+    whose maxima include a NaN is redone by the general routine.
     """
+    cdef const pool_t* x0 = xp + r0 * W
     cdef const pool_t* x1 = x0 + W
-    cdef Py_ssize_t j
-    cdef int q, qnan
-    cdef pool_t a, b, c, d, m
+    cdef int64_t base = r0 * W
+    cdef Py_ssize_t j, j0, n
+    cdef int64_t q
+    cdef int64_t offs[4]
+    cdef int32_t code[256]
+    cdef int32_t q32
+    cdef pool_t a, b, c, m
+    cdef bint has_nan = False
+    cdef Py_ssize_t jlo[2]
+    cdef Py_ssize_t jhi[2]
     for j in range(Wo):
-        a = x0[2 * j]
-        b = x0[2 * j + 1]
-        c = x1[2 * j]
-        d = x1[2 * j + 1]
-        m = orow[j]
-        q = 2 if c == m else 3
-        q = 1 if b == m else q
-        q = 0 if a == m else q
-        qnan = 1 if b != b else 0
-        qnan = 2 if c != c else qnan
-        qnan = 3 if d != d else qnan
-        q = qnan if m != m else q
-        irow[j] = base + 2 * j + (q & 1) + (q >> 1) * W
+        has_nan |= orow[j] != orow[j]
+    if has_nan:
+        jlo[0] = jlo[1] = 0
+        jhi[0] = jhi[1] = Wo
+        _row_indices(xp, orow, irow, W, Wo, r0, 0, 2, 1, 2, 2, 1, 0, jlo, jhi)
+        return
+    if pool_t is double:
+        for j in range(Wo):
+            a = x0[2 * j]
+            b = x0[2 * j + 1]
+            c = x1[2 * j]
+            m = orow[j]
+            q = W if c == m else W + 1
+            q = 1 if b == m else q
+            q = 0 if a == m else q
+            irow[j] = base + 2 * j + q
+    else:
+        offs[0] = 0
+        offs[1] = 1
+        offs[2] = W
+        offs[3] = W + 1
+        for j0 in range(0, Wo, 256):
+            n = min(256, Wo - j0)
+            for j in range(n):
+                a = x0[2 * (j0 + j)]
+                b = x0[2 * (j0 + j) + 1]
+                c = x1[2 * (j0 + j)]
+                m = orow[j0 + j]
+                q32 = 2 if c == m else 3
+                q32 = 1 if b == m else q32
+                q32 = 0 if a == m else q32
+                code[j] = q32
+            for j in range(n):
+                irow[j0 + j] = base + 2 * (j0 + j) + offs[code[j]]
 
 
 cdef inline void _row_2x2(const pool_t* x0, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
@@ -150,8 +205,7 @@ def forward(
     const pool_t[:, :, ::1] x, pool_t[:, :, ::1] out, int64_t[:, :, ::1] indices,
     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-    const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, const Py_ssize_t[::1] cfirst,
-    int num_threads,
+    const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads,
 ):
     """Max pool every plane of ``x`` into ``out`` (and ``indices`` unless it is None)."""
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
@@ -167,15 +221,15 @@ def forward(
             p = u // Ho
             i = u - p * Ho
             r0 = i * sh - pt
-            if fast2x2:
+            if fast2x2 and (pool_t is float or pool_t is double or not with_indices):
                 _row_2x2(&x[p, 2 * i, 0], &out[p, i, 0], W, Wo)
                 if with_indices:
-                    _row_2x2_indices(&x[p, 2 * i, 0], &out[p, i, 0], &indices[p, i, 0], 2 * i * W, W, Wo)
+                    _row_2x2_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], 2 * i, W, Wo)
                 continue
             krlo = _first_tap(r0, dh)
             krhi = min(kh, (H - 1 - r0) // dh + 1)
             _row_values(&x[p, 0, 0], &out[p, i, 0], W, Wo, r0, krlo, krhi,
-                        dh, kw, sw, dw, pl, &jlo[0], &jhi[0], &cfirst[0])
+                        dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
             if with_indices:
                 _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
                              dh, kw, sw, dw, pl, &jlo[0], &jhi[0])

@@ -145,6 +145,21 @@ def test_max_pool_keeps_dtype_exactly(dtype):
         np.testing.assert_array_equal(i, want_i)
 
 
+@pytest.mark.parametrize("dtype", INT_DTYPES + [np.float32, np.float64, np.longdouble])
+def test_max_pool_windows_at_the_dtype_minimum(dtype):
+    """A window holding only the dtype's smallest value returns it (and its first cell)."""
+    low = np.iinfo(dtype).min if np.issubdtype(dtype, np.integer) else -np.inf
+    x = np.full((4, 6), low, dtype)
+    x[3, 5] = low + 1 if np.issubdtype(dtype, np.integer) else -1.0
+    for k, s, p in [(2, 2, 0), (2, 1, 1), (3, 2, 1), (2, 3, 0)]:
+        v, i = cyconv.max_pool2d(x, k, stride=s, padding=p, return_indices=True)
+        kk, ss, pp, dd = _pool_args(k, s, p, 1)
+        want_v, want_i = ref.max_pool(x, kk, ss, pp, dd, False)
+        np.testing.assert_array_equal(v, want_v)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(cyconv.max_pool2d(x, k, stride=s, padding=p), want_v)
+
+
 def test_max_pool_bool():
     x = np.array([[False, False, True], [False, False, False], [True, True, False]])
     v, i = cyconv.max_pool2d(x, 2, stride=1, return_indices=True)
