@@ -122,6 +122,57 @@ cdef inline void _row_indices(
                 irow[j] = cur + take * (here - cur)
 
 
+cdef inline void _row_indices_float(
+    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t Wo,
+    Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi,
+    Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int shift,
+    const Py_ssize_t* jlo, const Py_ssize_t* jhi,
+) noexcept nogil:
+    """:func:`_row_indices` for float32/float64, vectorisable.
+
+    Same rule, but what is tracked per column is the tap ``(kr << shift) + kc`` of the
+    chosen cell (``2**shift >= kw``), held in the data's own type (exact below 2**24) so
+    that every statement of the scan has one width; blocks of 256 columns keep it on the
+    stack. A last scalar pass turns taps into flat indices.
+    """
+    cdef pool_t code[256]
+    cdef Py_ssize_t j, j0, n, kr, kc, lo, hi, off, t
+    cdef Py_ssize_t mask = (<Py_ssize_t>1 << shift) - 1
+    cdef const pool_t* xs
+    cdef const pool_t* mrow
+    cdef pool_t v, tap
+    cdef int64_t corner = r0 * W - pl
+    for j0 in range(0, Wo, 256):
+        n = min(256, Wo - j0)
+        mrow = orow + j0
+        for j in range(n):
+            code[j] = -1
+        for kr in range(krlo, krhi):
+            for kc in range(kw):
+                tap = (kr << shift) + kc
+                off = (r0 + kr * dh) * W + kc * dw - pl
+                lo = max(jlo[kc], j0) - j0
+                hi = min(jhi[kc], j0 + n) - j0
+                if sw == 1:
+                    xs = xp + off + j0
+                    for j in range(lo, hi):
+                        v = xs[j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+                elif sw == 2:
+                    xs = xp + off + 2 * j0
+                    for j in range(lo, hi):
+                        v = xs[2 * j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+                else:
+                    xs = xp + off + sw * j0
+                    for j in range(lo, hi):
+                        v = xs[sw * j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+        for j in range(n):
+            t = <Py_ssize_t>code[j]
+            irow[j0 + j] = corner + (j0 + j) * sw + (t >> shift) * dh * W + (t & mask) * dw
+
+
 cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t r0,
                                   Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
     """:func:`_row_indices` for the 2x2, stride 2, unpadded window (float32/float64).
@@ -212,6 +263,11 @@ def forward(
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
     cdef Py_ssize_t u, p, i, r0, krlo, krhi
     cdef bint with_indices = indices is not None
+    # tap numbers (kr << shift) + kc of the vectorisable index scan must be exact in float32
+    cdef int shift = 0
+    while (<Py_ssize_t>1 << shift) < kw:
+        shift += 1
+    cdef bint small_kernel = (kh << shift) < (1 << 24)
     cdef bint fast2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and pt == 0 and pl == 0
                          and dh == 1 and dw == 1 and 2 * Ho <= H and 2 * Wo <= W)
     if P == 0:
@@ -231,8 +287,12 @@ def forward(
             _row_values(&x[p, 0, 0], &out[p, i, 0], W, Wo, r0, krlo, krhi,
                         dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
             if with_indices:
-                _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
-                             dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
+                if (pool_t is float or pool_t is double) and small_kernel:
+                    _row_indices_float(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0,
+                                       krlo, krhi, kw, sw, pl, dh, dw, shift, &jlo[0], &jhi[0])
+                else:
+                    _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
+                                 dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
 
 
 def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
