@@ -5,16 +5,20 @@ C-contiguous, native byte order, viewed as planes ``(P, H, W)``; every window ho
 least one real (unpadded) cell; indices given to the backward pass are in range.
 
 Layout of the forward pass: one work unit is one output row of one plane, so the units
-are independent and spread over the threads with a static schedule. For a unit, each
-output value starts as the first real cell of its window, then every kernel tap
-``(kr, kc)`` in row-major order sweeps the output row (the columns of that tap whose
-input cell is real were worked out once, ``jlo[kc] <= j < jhi[kc]``). The inner loop is
-the same select for every column: no per-element border test, so the compiler can
-vectorise it.
+are independent and spread over the threads with a static schedule. A unit first finds
+its maxima: the output row starts at the dtype's lowest value, then every kernel tap
+``(kr, kc)`` sweeps it (the columns whose tap cell is real were worked out once,
+``jlo[kc] <= j < jhi[kc]``), so the inner loop is one select with no border test and the
+compiler vectorises it. With ``return_indices`` a second scan over the same taps finds
+where each maximum came from.
 
 Selection rule (PyTorch's): a cell replaces the current maximum when it is larger or
-NaN. Starting from the first cell, ties therefore keep the first maximum in row-major
-window order, and NaN wins and propagates, the index pointing at the last NaN.
+NaN. Ties therefore keep the first maximum in row-major window order, and NaN wins and
+propagates; its index is the window's last NaN. The index scan applies the same rule to
+the known maxima: the first cell equal to the maximum, or the last NaN.
+
+The 2x2, stride-2, unpadded window (the common downsampling layer) has its own fused
+row loops.
 """
 from cython.parallel cimport prange
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,

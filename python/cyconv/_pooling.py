@@ -110,7 +110,9 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     TypeError
         Non-real ``x`` or ``out`` dtype, non-integer sizes, non-bool flags.
     ValueError
-        Bad sizes, too much padding, a window larger than the padded input, bad ``out``.
+        Bad sizes, too much padding, a window larger than the padded input, bad ``out``;
+        a dilated window whose cells all fall in the padding (PyTorch returns ``-inf``
+        with an index outside the plane there).
 
     Examples
     --------
