@@ -36,15 +36,18 @@ cdef inline void _sum_rows(const real_t* xp, Py_ssize_t W, Py_ssize_t rlo, Py_ss
     """v[c] = sum of rows rlo..rhi-1 of the plane at xp (at least one row)."""
     cdef Py_ssize_t c, r, n = rhi - rlo
     cdef const real_t* a = xp + rlo * W
-    cdef const real_t* b = a + W
-    cdef const real_t* d = b + W
+    cdef const real_t* b
+    cdef const real_t* d
     if n == 1:
         for c in range(W):
             v[c] = a[c]
     elif n == 2:
+        b = a + W
         for c in range(W):
             v[c] = a[c] + b[c]
     else:
+        b = a + W
+        d = b + W
         for c in range(W):
             v[c] = a[c] + b[c] + d[c]
         for r in range(rlo + 3, rhi):
@@ -60,10 +63,13 @@ cdef inline void _forward_row(
 ) noexcept nogil:
     """One output row; vs is zero outside [pl, pl + W) and long enough for every window."""
     cdef Py_ssize_t j, kc
-    cdef const real_t* v1 = vs + 1
-    cdef const real_t* v2 = vs + 2  # in the buffer: it has room for (Wo - 1)*sw + kw cells
+    cdef const real_t* v1 = vs
+    cdef const real_t* v2
     _sum_rows(xp, W, rlo, rhi, vs + pl)
+    if kw > 1:
+        v1 = vs + 1
     if sw == 1 and kw == 3:
+        v2 = vs + 2  # the buffer has room for (Wo - 1)*sw + kw cells
         for j in range(Wo):
             orow[j] = (vs[j] + v1[j] + v2[j]) * (f * rcw[j])
     elif sw == 1 and kw == 2:
