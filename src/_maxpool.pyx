@@ -237,18 +237,30 @@ cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t*
 
 
 cdef inline void _row_2x2(const pool_t* x0, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
-    """One output row of the 2x2, stride 2, unpadded window, values only."""
+    """One output row of the 2x2, stride 2, unpadded window, values only.
+
+    The top input row, then the bottom one: each is read front to back (the prefetcher
+    sees plain streams, not two interleaved ones), and the selects keep row-major order,
+    as in the general path. Blocks of 256 columns keep the bottom row's maxima on the stack.
+    """
     cdef const pool_t* x1 = x0 + W
-    cdef Py_ssize_t j
-    cdef pool_t a, b, c, d
+    cdef pool_t low[256]
+    cdef Py_ssize_t j, j0, n
+    cdef pool_t a, b
     for j in range(Wo):
         a = x0[2 * j]
         b = x0[2 * j + 1]
-        c = x1[2 * j]
-        d = x1[2 * j + 1]
-        a = b if (b > a) | (b != b) else a
-        a = c if (c > a) | (c != c) else a
-        orow[j] = d if (d > a) | (d != d) else a
+        orow[j] = b if (b > a) | (b != b) else a
+    for j0 in range(0, Wo, 256):
+        n = min(256, Wo - j0)
+        for j in range(n):
+            a = x1[2 * (j0 + j)]
+            b = x1[2 * (j0 + j) + 1]
+            low[j] = b if (b > a) | (b != b) else a
+        for j in range(n):
+            a = orow[j0 + j]
+            b = low[j]
+            orow[j0 + j] = b if (b > a) | (b != b) else a
 
 
 cdef inline Py_ssize_t _first_tap(Py_ssize_t r0, Py_ssize_t d) noexcept nogil:
