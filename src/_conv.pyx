@@ -14,6 +14,7 @@ Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes
 zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0).
 """
 from cython.parallel cimport prange, parallel, threadid
+from libc.stdlib cimport malloc, free
 
 from _types cimport real_t
 from _im2col cimport ConvGeom, make_geom, im2col_row
@@ -185,56 +186,83 @@ cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const r
         dst += wo
 
 
-def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
-                const real_t[::1] bias, bint has_bias, real_t[:, :, :, ::1] out,
-                Py_ssize_t groups, tuple geom, Py_ssize_t block_rows, real_t[:, ::1] scratch,
-                Py_ssize_t[:, ::1] offsets):
-    """out = conv2d(x, weight) (+ bias) without GEMM.
+cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
+                              const real_t* bias, real_t* obase, Py_ssize_t c_in,
+                              Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
+                              Py_ssize_t cg, Py_ssize_t groups, Py_ssize_t nblocks,
+                              Py_ssize_t block_rows, Py_ssize_t wp, const ConvGeom* g,
+                              real_t* scr, Py_ssize_t* offs) noexcept nogil:
+    """Work unit (image, group, block of output rows) of the direct kernel."""
+    cdef Py_ssize_t wo = g.wo, cog = c_out // groups, taps = cg * g.kh * g.kw
+    cdef Py_ssize_t blk = unit % nblocks
+    cdef Py_ssize_t grp = (unit // nblocks) % groups
+    cdef Py_ssize_t img = unit // (nblocks * groups)
+    cdef Py_ssize_t oh0 = blk * block_rows
+    cdef Py_ssize_t nr = ho - oh0 if ho - oh0 < block_rows else block_rows
+    cdef Py_ssize_t rows = (nr - 1) * g.sh + (g.kh - 1) * g.dh + 1
+    cdef Py_ssize_t co, ci, i, j
+    _fill_scratch(xbase + (img * c_in + grp * cg) * h * w, cg, h, w,
+                  oh0 * g.sh - g.pt, rows, g.pl, wp, scr)
+    for ci in range(cg):
+        for i in range(g.kh):
+            for j in range(g.kw):
+                offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
+    for co in range(grp * cog, (grp + 1) * cog):
+        if g.sw == 1:
+            _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if bias != NULL else 0,
+                         nr, g.sh * wp, wo, 1, obase + ((img * c_out + co) * ho + oh0) * wo)
+        else:
+            _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if bias != NULL else 0,
+                         nr, g.sh * wp, wo, g.sw, obase + ((img * c_out + co) * ho + oh0) * wo)
 
-    Work units (image, group, block of block_rows output rows) run in parallel;
-    scratch has one row per thread of at least cg * in_rows * wp elements, with
-    in_rows = (block_rows-1)*sh + (kh-1)*dh + 1 and wp = (wo-1)*sw + (kw-1)*dw + 1;
-    offsets one row per thread of cg*kh*kw entries.
+
+def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
+                const real_t[::1] bias, real_t[:, :, :, ::1] out, Py_ssize_t groups,
+                tuple geom, Py_ssize_t block_rows, int nthreads):
+    """out = conv2d(x, weight) (+ bias, which may be None) without GEMM.
+
+    Work units (image, group, block of block_rows output rows) run on nthreads
+    threads, each with a scratch of cg * in_rows * wp elements (allocated here),
+    in_rows = (block_rows-1)*sh + (kh-1)*dh + 1, wp = (wo-1)*sw + (kw-1)*dw + 1.
     """
     cdef ConvGeom g = _geom(geom)
     cdef Py_ssize_t n = out.shape[0], c_out = out.shape[1], ho = out.shape[2], wo = out.shape[3]
     cdef Py_ssize_t c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t cg = weight.shape[1], cog = c_out // groups
+    cdef Py_ssize_t cg = weight.shape[1]
     cdef Py_ssize_t taps = cg * g.kh * g.kw
     cdef Py_ssize_t nblocks = (ho + block_rows - 1) // block_rows
     cdef Py_ssize_t wp = (wo - 1) * g.sw + (g.kw - 1) * g.dw + 1
-    cdef Py_ssize_t nthreads = scratch.shape[0]
-    cdef Py_ssize_t unit, img, grp, blk, oh0, nr, rows, co, tid, ci, i, j
+    cdef Py_ssize_t scr_len = cg * ((block_rows - 1) * g.sh + (g.kh - 1) * g.dh + 1) * wp
+    cdef Py_ssize_t units = n * groups * nblocks
+    cdef Py_ssize_t unit, tid
+    cdef const real_t* bp = NULL
     cdef real_t* scr
     cdef Py_ssize_t* offs
+    if units == 0:
+        return
+    if bias is not None:
+        bp = &bias[0]
+    cdef char* mem = <char*> malloc(nthreads * (scr_len * sizeof(real_t) + taps * sizeof(Py_ssize_t)))
+    if mem == NULL:
+        raise MemoryError("direct convolution: cannot allocate the per-thread scratch")
     cdef const real_t* xbase = &x[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef real_t* obase = &out[0, 0, 0, 0]
-    if n == 0:
-        return
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        scr = &scratch[tid, 0]
-        offs = &offsets[tid, 0]
-        for unit in prange(n * groups * nblocks, schedule="dynamic"):
-            blk = unit % nblocks
-            grp = (unit // nblocks) % groups
-            img = unit // (nblocks * groups)
-            oh0 = blk * block_rows
-            nr = ho - oh0 if ho - oh0 < block_rows else block_rows
-            rows = (nr - 1) * g.sh + (g.kh - 1) * g.dh + 1
-            _fill_scratch(xbase + (img * c_in + grp * cg) * h * w, cg, h, w,
-                          oh0 * g.sh - g.pt, rows, g.pl, wp, scr)
-            for ci in range(cg):
-                for i in range(g.kh):
-                    for j in range(g.kw):
-                        offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
-            for co in range(grp * cog, (grp + 1) * cog):
-                if g.sw == 1:
-                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
-                                 nr, g.sh * wp, wo, 1,
-                                 obase + ((img * c_out + co) * ho + oh0) * wo)
-                else:
-                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
-                                 nr, g.sh * wp, wo, g.sw,
-                                 obase + ((img * c_out + co) * ho + oh0) * wo)
+    try:
+        with nogil:
+            if nthreads == 1:
+                scr = <real_t*> mem
+                offs = <Py_ssize_t*> (mem + scr_len * sizeof(real_t))
+                for unit in range(units):
+                    _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
+                                 groups, nblocks, block_rows, wp, &g, scr, offs)
+            else:
+                with parallel(num_threads=nthreads):
+                    tid = threadid()
+                    scr = <real_t*> (mem + tid * (scr_len * sizeof(real_t) + taps * sizeof(Py_ssize_t)))
+                    offs = <Py_ssize_t*> (<char*> scr + scr_len * sizeof(real_t))
+                    for unit in prange(units, schedule="dynamic"):
+                        _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
+                                     groups, nblocks, block_rows, wp, &g, scr, offs)
+    finally:
+        free(mem)

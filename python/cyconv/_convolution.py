@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ._config import get_num_threads
-from ._arrays import as_array, canonical, compute_dtypes, finish, result_buffer
+from ._arrays import MAX_RESULT_BYTES, as_array, canonical, compute_dtypes, finish, result_buffer
 from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, padding_mode_of
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
@@ -59,14 +59,19 @@ def _load_kernels():
 
 _conv = _load_kernels()
 
-_NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_NO_BIAS = {_F32: np.zeros(1, np.float32), _F64: np.zeros(1, np.float64)}
 
 # Strategy thresholds (measured on a 2-core AVX-512 machine, see the module docstring).
 _DIRECT_MAX_TAPS = 8  # C_in/groups * kh * kw at or below this: the direct kernel
+_DIRECT_MAX_COUT = 16  # ... or with at most this many output channels per group
+_DIRECT_MAX_TAPS_FEW_COUT = 64  # ... and at most this many taps
 _DIRECT_MAX_FLOPS = 1 << 17  # whole convolutions smaller than this: the direct kernel
 _GEMM_MIN_COLS = 4096  # batch small images until one product has this many columns
 _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2-sized)
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
+_FORCE = None  # tests: "direct" or "gemm" overrides the choice
 
 
 def _forward(x, w, b, stride, pads, dilation, groups, buf):
@@ -85,13 +90,18 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     itemsize = x.itemsize
     limit = get_workspace_limit()
     pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
-    if not pointwise and (
-        taps <= _DIRECT_MAX_TAPS
-        or cg == 1
-        or n * c_out * length * taps < _DIRECT_MAX_FLOPS
-        or taps * wo * itemsize > limit
-    ):
-        _direct(x, w, bias, has_bias, buf, groups, geom)
+    strategy = _FORCE
+    if strategy is None:
+        if not pointwise and (
+            taps <= _DIRECT_MAX_TAPS
+            or cg == 1
+            or (c_out // groups <= _DIRECT_MAX_COUT and taps <= _DIRECT_MAX_TAPS_FEW_COUT)
+            or n * c_out * length * taps < _DIRECT_MAX_FLOPS
+            or taps * wo * itemsize > limit
+        ):
+            strategy = "direct"
+    if strategy == "direct":
+        _direct(x, w, b, buf, groups, geom)
         return
     cog = c_out // groups
     wmat = w.reshape(groups, cog, taps)
@@ -142,7 +152,7 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
             _conv.add_bias(out3, bias, n0, 1, 0, length)
 
 
-def _direct(x, w, bias, has_bias, buf, groups, geom):
+def _direct(x, w, bias, buf, groups, geom):
     """The direct kernel: blocks of output rows per (image, group), one scratch per thread."""
     n, c_out, ho, wo = buf.shape
     cg = w.shape[1]
@@ -151,25 +161,22 @@ def _direct(x, w, bias, has_bias, buf, groups, geom):
     row_bytes = cg * sh * wp * x.itemsize  # scratch per extra output row
     # Blocks small enough for the L2 cache, and enough of them to keep every thread busy.
     rows = max(1, min(ho, _DIRECT_SCRATCH_BYTES // row_bytes))
-    threads = get_num_threads()
     if n * c_out * ho * wo * cg * kh * kw < _PARALLEL_MIN_FLOPS:
         threads = 1
-    want = 4 * threads
-    units = n * groups
-    if units < want:
-        rows = min(rows, -(-ho // -(-want // units)))
-    units *= -(-ho // rows)
-    threads = max(1, min(threads, units))
-    scratch = np.empty((threads, cg * ((rows - 1) * sh + (kh - 1) * dh + 1) * wp), x.dtype)
-    offsets = np.empty((threads, cg * kh * kw), np.intp)
-    _conv.direct_conv(x, w, bias, has_bias, buf, groups, geom, rows, scratch, offsets)
+    else:
+        threads = get_num_threads()
+        units = n * groups
+        if units < 4 * threads:
+            rows = min(rows, -(-ho // -(-4 * threads // units)))
+        threads = max(1, min(threads, units * -(-ho // rows)))
+    _conv.direct_conv(x, w, bias, buf, groups, geom, rows, threads)
 
 
 def _inputs(*arrays):
     return [a for a in arrays if isinstance(a, np.ndarray)]
 
 
-def conv2d(x, weight, bias=None, /, *, stride=1, padding=0, dilation=1, groups=1,
+def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
            padding_mode="zeros", out=None):
     """Multi-channel 2-D convolution (cross-correlation, as in deep learning).
 
@@ -225,6 +232,19 @@ def conv2d(x, weight, bias=None, /, *, stride=1, padding=0, dilation=1, groups=1
     >>> conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding=1, stride=2).shape
     (1, 4, 4, 4)
     """
+    if (
+        type(x) is np.ndarray
+        and type(weight) is np.ndarray
+        and out is None
+        and type(stride) is int
+        and type(padding) is int
+        and type(dilation) is int
+        and type(groups) is int
+        and padding_mode == "zeros"
+    ):
+        result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
+        if result is not None:
+            return result
     s = conv_setup(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, padding_mode=padding_mode)
     shape = s.out_shape if s.batched else s.out_shape[1:]
@@ -232,6 +252,45 @@ def conv2d(x, weight, bias=None, /, *, stride=1, padding=0, dilation=1, groups=1
     _forward(s.x, s.weight, s.bias, s.stride, s.padding, s.dilation, s.groups,
              buf.reshape(s.out_shape))
     return finish(buf, out, s.result_dtype)
+
+
+def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
+    """conv2d for the common call that needs no normalisation, else None.
+
+    Same-dtype float32/float64 C-contiguous 4-D arrays and valid int options: checked
+    here in a few attribute look-ups; anything else (including every error) takes the
+    general path, which validates and explains.
+    """
+    dt = x.dtype
+    if (
+        (dt is not _F32 and dt is not _F64)
+        or weight.dtype is not dt
+        or x.ndim != 4
+        or weight.ndim != 4
+        or not x.flags.c_contiguous
+        or not weight.flags.c_contiguous
+    ):
+        return None
+    if bias is not None and (
+        type(bias) is not np.ndarray or bias.dtype is not dt or bias.shape != (weight.shape[0],)
+        or not bias.flags.c_contiguous
+    ):
+        return None
+    n, c, h, w = x.shape
+    co, cg, kh, kw = weight.shape
+    if (
+        stride < 1 or dilation < 1 or padding < 0 or groups < 1 or cg * groups != c
+        or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
+    ):
+        return None
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    if ho < 1 or wo < 1 or n * co * ho * wo * dt.itemsize > MAX_RESULT_BYTES:
+        return None
+    buf = np.empty((n, co, ho, wo), dt)
+    pads = ((padding, padding), (padding, padding))
+    _forward(x, weight, bias, (stride, stride), pads, (dilation, dilation), groups, buf)
+    return buf
 
 
 def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip):
