@@ -343,7 +343,10 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
     stride, dilation : int or (int, int)
         Each >= 1.
     padding : int, (int, int), ((int, int), (int, int)) or str
-        As for :func:`cyconv.conv2d`; ``'full'`` and ``'valid'`` match SciPy's modes.
+        As for :func:`cyconv.conv2d`. ``'full'`` and ``'valid'`` match
+        ``scipy.signal.correlate2d``'s modes; SciPy's ``'same'`` is ``'same_upper'``
+        here (equal to ``'same'`` for odd kernels; for even ones ``'same'`` puts the
+        extra row/column of padding at the top/left, as the notes do).
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
     out : ndarray, optional
         Receives the result.
