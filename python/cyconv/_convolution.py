@@ -1,18 +1,23 @@
 """Forward convolutions: correlate2d, convolve2d and conv2d.
 
-The Python layer normalises and validates (``_conv_args.conv_setup``), allocates
-the result, and picks one of three strategies for the compiled kernels in
-``cyconv._conv``:
+The Python layer normalises and validates (``_conv_args.conv_setup``; a few
+attribute checks for the common already-canonical call), allocates the result, and
+picks one of three strategies for the compiled kernels in ``cyconv._conv``
+(``cyconv._conv_avx2``, the same source built for AVX2+FMA, when the CPU has them):
 
-* 1x1, stride 1, unpadded: the convolution *is* a matrix product, one
-  ``np.matmul`` on the reshaped input (no gathering at all);
-* GEMM: patches gathered (im2col) into a bounded workspace, one ``np.matmul``
-  per group and block (NumPy's multithreaded BLAS), bias added in the kernel;
-  small images are batched into one wide product, large ones are split into
-  blocks of output rows so the workspace never exceeds
-  :func:`cyconv.get_workspace_limit`;
-* direct: output rows as sums of scaled shifted input rows, parallel over rows,
-  no workspace -- for depthwise/grouped, single-channel and tiny convolutions.
+* pointwise -- 1x1, stride 1, unpadded: the convolution *is* a matrix product, one
+  ``np.matmul`` per group on the reshaped input (no gathering at all);
+* GEMM -- patches gathered (im2col) into a workspace, one ``np.matmul`` per group
+  and block (NumPy's multithreaded BLAS), bias added in the kernel; small images are
+  batched into one wide product, an image whose patches exceed
+  :func:`cyconv.get_workspace_limit` is split into blocks of output rows. The
+  gather runs on one thread: OpenMP workers spinning between BLAS calls starve
+  BLAS's own threads on a busy machine;
+* direct -- per (image, group, block of output rows), the input rows are copied
+  zero-padded into a small per-thread scratch, then each output row is the sum of
+  scaled, shifted scratch rows, several taps per pass; parallel over the blocks, no
+  workspace. For depthwise/grouped, single-channel, few-output-channel and tiny
+  convolutions, and whenever one output row's patches would not fit the workspace.
 """
 
 import os
@@ -63,14 +68,18 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _NO_BIAS = {_F32: np.zeros(1, np.float32), _F64: np.zeros(1, np.float64)}
 
-# Strategy thresholds (measured on a 2-core AVX-512 machine, see the module docstring).
+# Strategy thresholds, measured on a 2-core AVX-512 machine (single-thread CPU time, AVX2
+# build): the direct kernel beats im2col + GEMM when few output channels share each
+# gathered patch (LeNet's 16: 0.77 vs 0.94 ms; 3-channel 512x512 image, 16 outputs:
+# 5.4 vs 8.8 ms), for depthwise and single-channel inputs, and for tiny problems; the
+# GEMM wins from about 32 output channels per group on (ResNet 64x64 3x3: 29 vs 37 ms).
 _DIRECT_MAX_TAPS = 8  # C_in/groups * kh * kw at or below this: the direct kernel
 _DIRECT_MAX_COUT = 16  # ... or with at most this many output channels per group
-_DIRECT_MAX_TAPS_FEW_COUT = 64  # ... and at most this many taps
 _DIRECT_MAX_FLOPS = 1 << 17  # whole convolutions smaller than this: the direct kernel
 _GEMM_MIN_COLS = 4096  # batch small images until one product has this many columns
 _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2-sized)
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
+_GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
 _FORCE = None  # tests: "direct" or "gemm" overrides the choice
 
 
@@ -95,7 +104,7 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         if not pointwise and (
             taps <= _DIRECT_MAX_TAPS
             or cg == 1
-            or (c_out // groups <= _DIRECT_MAX_COUT and taps <= _DIRECT_MAX_TAPS_FEW_COUT)
+            or c_out // groups <= _DIRECT_MAX_COUT
             or n * c_out * length * taps < _DIRECT_MAX_FLOPS
             or taps * wo * itemsize > limit
         ):
@@ -103,6 +112,8 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     if strategy == "direct":
         _direct(x, w, b, buf, groups, geom)
         return
+    # Threads of the gather/scatter kernels around the BLAS calls (see _GEMM_THREADS).
+    nt = get_num_threads() if _GEMM_THREADS is None else min(_GEMM_THREADS, get_num_threads())
     cog = c_out // groups
     wmat = w.reshape(groups, cog, taps)
     out3 = buf.reshape(n, c_out, length)
@@ -112,7 +123,7 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         for g in range(groups):
             np.matmul(wmat[g], x3[:, g], out=o4[:, g])
         if has_bias:
-            _conv.add_bias(out3, bias, 0, n, 0, length)
+            _conv.add_bias(out3, bias, 0, n, 0, length, nt)
         return
 
     per_image = taps * length * itemsize
@@ -126,11 +137,11 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
                 span = (oh1 - oh0) * wo
                 block = cols[: taps * span].reshape(taps, span)
                 for g in range(groups):
-                    _conv.im2col_images(x, block, geom, img, 1, g * cg, cg, oh0, oh1)
+                    _conv.im2col_images(x, block, geom, img, 1, g * cg, cg, oh0, oh1, nt)
                     np.matmul(wmat[g], block,
                               out=out3[img, g * cog:(g + 1) * cog, oh0 * wo:oh1 * wo])
                 if has_bias:
-                    _conv.add_bias(out3, bias, img, 1, oh0 * wo, oh1 * wo)
+                    _conv.add_bias(out3, bias, img, 1, oh0 * wo, oh1 * wo, nt)
         return
 
     # Whole images; batch small ones into one wider product (needs a scratch product).
@@ -141,15 +152,15 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         k = min(nb, n - n0)
         block = cols[: taps * k * length].reshape(taps, k * length)
         for g in range(groups):
-            _conv.im2col_images(x, block, geom, n0, k, g * cg, cg, 0, ho)
+            _conv.im2col_images(x, block, geom, n0, k, g * cg, cg, 0, ho, nt)
             if prod is None:
                 np.matmul(wmat[g], block, out=out3[n0, g * cog:(g + 1) * cog])
             else:
                 p = prod[: cog * k * length].reshape(cog, k * length)
                 np.matmul(wmat[g], block, out=p)
-                _conv.scatter_bias(p, out3, bias, has_bias, n0, k, g * cog)
+                _conv.scatter_bias(p, out3, bias, has_bias, n0, k, g * cog, nt)
         if prod is None and has_bias:
-            _conv.add_bias(out3, bias, n0, 1, 0, length)
+            _conv.add_bias(out3, bias, n0, 1, 0, length, nt)
 
 
 def _direct(x, w, bias, buf, groups, geom):
