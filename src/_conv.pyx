@@ -90,11 +90,14 @@ def add_bias(real_t[:, :, ::1] out, const real_t[::1] bias, Py_ssize_t n0, Py_ss
 # Direct kernel. A work unit is (image, group, block of output rows): the input rows
 # the block needs are copied, zero padded, into the thread's scratch
 # (cg x rows x wp, wp = the padded width the taps reach), so every tap is in range;
-# then each output row is computed in register blocks of _V outputs, summing all
-# taps of all channels of the group before one store.
+# then, for each output channel of the group, each output row is the bias plus the
+# taps (every channel's kh*kw of them) as scaled scratch rows, added several taps per
+# pass over the row so the row is loaded and stored once per several multiply-adds.
 
 cdef enum:
-    _V = 16  # outputs per register block
+    # Narrower outputs are computed as one long row per block (then copied out): the
+    # per-row loops would be too short to vectorise well.
+    _LONG_ROW_MAX_WO = 48
 
 
 cdef inline void _fill_scratch(const real_t* xg, Py_ssize_t cg, Py_ssize_t h, Py_ssize_t w,
@@ -240,7 +243,7 @@ cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t
     cdef real_t* orow
     for co in range(grp * cog, (grp + 1) * cog):
         orow = obase + ((img * c_out + co) * ho + oh0) * wo
-        if g.sw == 1 and g.sh == 1:
+        if g.sw == 1 and g.sh == 1 and wo < _LONG_ROW_MAX_WO:
             # Unit strides: output row r, column ow reads scratch r*wp + ow + offs[t], so
             # the whole block is one long row of span outputs (wp - wo of every wp are
             # discarded) -- long vector loops even for narrow images.

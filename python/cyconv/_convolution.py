@@ -251,6 +251,7 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
         and type(padding) is int
         and type(dilation) is int
         and type(groups) is int
+        and type(padding_mode) is str
         and padding_mode == "zeros"
     ):
         result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
