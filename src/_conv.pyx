@@ -17,7 +17,7 @@ from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
 
 from _types cimport real_t
-from _im2col cimport ConvGeom, make_geom, im2col_row
+from _im2col cimport ConvGeom, make_geom, im2col, im2col_row
 
 
 cdef ConvGeom _geom(tuple geom):
@@ -48,6 +48,14 @@ def im2col_images(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, tuple geom,
             t = r % taps
             im2col_row(base + ((n0 + b) * c_in + c) * h * w, h, w, &g, t // g.kw, t % g.kw,
                        oh0, oh1, dst + r * ld + b * span)
+
+
+def im2col_image(const real_t[:, :, ::1] x, real_t[:, ::1] cols, tuple geom,
+                 Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t col0):
+    """The shared _im2col.pxd routine on one image (for its tests)."""
+    cdef ConvGeom g = _geom(geom)
+    with nogil:
+        im2col(x, &g, c0, cn, oh0, oh1, cols, col0)
 
 
 def scatter_bias(const real_t[:, ::1] prod, real_t[:, :, ::1] out, const real_t[::1] bias,

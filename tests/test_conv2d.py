@@ -191,6 +191,40 @@ def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, st
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
 
 
+@pytest.mark.parametrize("stride", [1, (1, 2), (2, 1)])
+def test_wide_rows(stride, strategy):
+    """Outputs wide enough for the direct kernel's per-row loops."""
+    x, w, b = make((2, 3, 5, 70, 4, 3, 3, 1), np.float32, seed=13)
+    kw = dict(padding=1, stride=stride)
+    assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
+
+
+def _im2col_reference(x, geom, c0, cn, oh0, oh1):
+    kh, kw, sh, sw, dh, dw, pt, pl, ho, wo = geom
+    _, h, w = x.shape
+    cols = np.zeros((cn * kh * kw, (oh1 - oh0) * wo))
+    for c, i, j, oh, ow in itertools.product(range(cn), range(kh), range(kw), range(oh0, oh1), range(wo)):
+        ih, iw = oh * sh - pt + i * dh, ow * sw - pl + j * dw
+        if 0 <= ih < h and 0 <= iw < w:
+            cols[(c * kh + i) * kw + j, (oh - oh0) * wo + ow] = x[c0 + c, ih, iw]
+    return cols
+
+
+@pytest.mark.parametrize("geom, c0, cn, oh0, oh1", [
+    ((3, 3, 1, 1, 1, 1, 1, 1, 6, 7), 0, 3, 0, 6),
+    ((2, 3, 2, 3, 1, 2, 0, 2, 3, 3), 1, 2, 1, 3),
+    ((1, 1, 1, 1, 1, 1, 0, 0, 6, 7), 2, 1, 5, 6),
+    ((3, 2, 1, 2, 2, 1, 3, 0, 6, 4), 0, 3, 0, 6),
+])
+def test_shared_im2col(geom, c0, cn, oh0, oh1):
+    """The _im2col.pxd routine the backward pass reuses, through its test hook."""
+    x = np.random.default_rng(14).standard_normal((3, 6, 7))
+    cols = np.full((cn * geom[0] * geom[1] + 1, (oh1 - oh0) * geom[9] + 3), 99.0)
+    impl._conv.im2col_image(x, cols, geom, c0, cn, oh0, oh1, 2)
+    np.testing.assert_array_equal(cols[:-1, 2:-1], _im2col_reference(x, geom, c0, cn, oh0, oh1))
+    assert (cols[-1] == 99).all() and (cols[:, :2] == 99).all() and (cols[:, -1] == 99).all()
+
+
 # ----------------------------------------------------------------------------- dtypes
 
 
@@ -343,7 +377,7 @@ def test_workspace_limit_api(workspace):
         workspace(1.5)
 
 
-@pytest.mark.parametrize("limit", [0, 1, 3000, 20000, 1 << 20])
+@pytest.mark.parametrize("limit", [0, 1, 3000, 20000, 40000, 1 << 20])
 @pytest.mark.parametrize("force", [None, "gemm"])
 def test_workspace_blocking(limit, force, workspace, monkeypatch):
     """Row blocks (one image too big), image batches with a partial last block, and
