@@ -389,6 +389,25 @@ def test_workspace_blocking(limit, force, workspace, monkeypatch):
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
 
 
+@pytest.mark.parametrize("force", [None, "gemm", "direct"])
+def test_peak_memory_is_output_plus_workspace(force, workspace, monkeypatch):
+    """No whole-batch patch matrix: the extra memory is the result plus the workspace."""
+    tracemalloc = pytest.importorskip("tracemalloc")
+    monkeypatch.setattr(impl, "_FORCE", force)
+    limit = 256 << 10
+    workspace(limit)
+    x, w, b = make((16, 16, 24, 24, 32, 3, 3, 1), np.float32, seed=15)
+    # Whole-batch columns would be 16 * 144 * 576 * 4 bytes = 5.3 MB.
+    cyconv.conv2d(x, w, b, padding=1)  # warm-up (module-level caches)
+    tracemalloc.start()
+    try:
+        y = cyconv.conv2d(x, w, b, padding=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= y.nbytes + limit + (64 << 10), (peak, y.nbytes)
+
+
 def test_workspace_row_blocks_large_image(workspace, monkeypatch):
     monkeypatch.setattr(impl, "_FORCE", "gemm")
     workspace(1 << 14)  # 16 KiB: a few output rows per block
