@@ -24,8 +24,8 @@ import os
 
 import numpy as np
 
-from ._config import get_num_threads
 from ._arrays import MAX_RESULT_BYTES, as_array, canonical, compute_dtypes, finish, result_buffer
+from ._config import get_num_threads
 from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, padding_mode_of
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
@@ -69,12 +69,13 @@ _F64 = np.dtype(np.float64)
 _NO_BIAS = {_F32: np.zeros(1, np.float32), _F64: np.zeros(1, np.float64)}
 
 # Strategy thresholds, measured on a 2-core AVX-512 machine (single-thread CPU time, AVX2
-# build): the direct kernel beats im2col + GEMM when few output channels share each
-# gathered patch (LeNet's 16: 0.77 vs 0.94 ms; 3-channel 512x512 image, 16 outputs:
-# 5.4 vs 8.8 ms), for depthwise and single-channel inputs, and for tiny problems; the
-# GEMM wins from about 32 output channels per group on (ResNet 64x64 3x3: 29 vs 37 ms).
-_DIRECT_MAX_TAPS = 8  # C_in/groups * kh * kw at or below this: the direct kernel
-_DIRECT_MAX_COUT = 16  # ... or with at most this many output channels per group
+# build). The direct kernel redoes its taps for every output channel, im2col + GEMM
+# shares each gathered patch among all of them: the direct kernel wins with at most
+# 16 output channels per group (LeNet 6->16 5x5: 0.77 vs 0.94 ms; 3->16 3x3 on
+# 512x512: 5.4 vs 8.8 ms; depthwise 3x3: 1.9 vs 5.0 ms), the GEMM from about 32 on
+# (1->32 5x5: 1.55 vs 1.72 ms; ResNet 64->64 3x3: 29 vs 37 ms). A 1x1 convolution is
+# a plain matmul unless it is a per-channel scaling (one input channel per group).
+_DIRECT_MAX_COUT = 16  # output channels per group up to which the direct kernel wins
 _DIRECT_MAX_FLOPS = 1 << 17  # whole convolutions smaller than this: the direct kernel
 _GEMM_MIN_COLS = 4096  # batch small images until one product has this many columns
 _GEMM_BLOCK_BYTES = 4 << 20  # columns gathered per product (cache-sized, <= the limit)
@@ -102,12 +103,11 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
     strategy = _FORCE
     if strategy is None:
-        if not pointwise and (
-            taps <= _DIRECT_MAX_TAPS
-            or cg == 1
-            or c_out // groups <= _DIRECT_MAX_COUT
-            or n * c_out * length * taps < _DIRECT_MAX_FLOPS
-            or taps * wo * itemsize > limit
+        if (
+            n * c_out * length * taps < _DIRECT_MAX_FLOPS
+            or (cg == 1 if pointwise else (
+                c_out // groups <= _DIRECT_MAX_COUT or taps * wo * itemsize > limit
+            ))
         ):
             strategy = "direct"
     if strategy == "direct":
