@@ -87,13 +87,10 @@ _FORCE = None  # tests: "direct" or "gemm" overrides the choice
 
 def _forward(x, w, b, stride, pads, dilation, groups, buf):
     """conv2d of canonical 4-D arrays into the canonical result buffer ``buf``."""
-    n, c_in, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
-    _, _, ho, wo = buf.shape
+    n, c_out, ho, wo = buf.shape
     if n == 0:
         return
-    has_bias = b is not None
-    bias = b if has_bias else _NO_BIAS[x.dtype]
+    _, cg, kh, kw = w.shape
     (pt, _), (pl, _) = pads
     geom = (kh, kw, stride[0], stride[1], dilation[0], dilation[1], pt, pl, ho, wo)
     taps = cg * kh * kw
@@ -113,6 +110,8 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     if strategy == "direct":
         _direct(x, w, b, buf, groups, geom)
         return
+    has_bias = b is not None
+    bias = b if has_bias else _NO_BIAS[x.dtype]
     # Threads of the gather/scatter kernels around the BLAS calls (see _GEMM_THREADS).
     nt = get_num_threads() if _GEMM_THREADS is None else min(_GEMM_THREADS, get_num_threads())
     cog = c_out // groups
