@@ -1,4 +1,4 @@
-"""Forward convolution kernels.
+"""Forward convolution kernels (compiled twice: baseline and AVX2+FMA, see CMakeLists).
 
 Two strategies, chosen by the Python layer (cyconv._convolution):
 
@@ -7,8 +7,10 @@ Two strategies, chosen by the Python layer (cyconv._convolution):
   BLAS) multiplies the weight matrix with it; ``scatter_bias`` / ``add_bias`` move
   the product into the (N, C_out, Ho*Wo) result and add the bias.
 * Direct: ``direct_conv`` computes every output row as a sum of scaled, shifted
-  input rows -- no workspace, vectorisable inner loops, parallel over output rows.
-  It wins for depthwise/grouped convolutions, single-channel inputs and tiny inputs.
+  input rows (copied zero-padded into a small per-thread scratch) -- no workspace,
+  vectorisable inner loops, parallel over (image, group, block of output rows).
+  It wins with few output channels per group (depthwise, LeNet-sized layers,
+  3-channel images) and for tiny inputs.
 
 Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
 zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0).
