@@ -89,6 +89,29 @@ def describe(threads):
     return info
 
 
+ROOF = "roof"  # contender name of the interleaved machine-rate probe
+
+
+def roof_probe(kind, dtype, copy_shape):
+    """A (callable, work) pair that measures the machine rate alongside a case's libraries.
+
+    Timed in the same rounds as the libraries, so the achieved fraction of the machine's rate
+    on that row does not drift with the machine's load between the row and a separate probe.
+    ``kind`` "matmul": NumPy matmul of two MATMUL_N squares, work in FLOPs; "copy":
+    ``np.copyto`` of an array of ``copy_shape``, work in bytes read + written.
+    """
+    rng = np.random.default_rng(1)
+    dt = np.dtype(dtype)
+    if kind == "matmul":
+        a = rng.standard_normal((MATMUL_N, MATMUL_N)).astype(dt)
+        b = rng.standard_normal((MATMUL_N, MATMUL_N)).astype(dt)
+        c = np.empty_like(a)
+        return (lambda: np.matmul(a, b, out=c)), 2.0 * MATMUL_N**3
+    src = rng.standard_normal(copy_shape).astype(dt)
+    dst = np.empty_like(src)
+    return (lambda: np.copyto(dst, src)), 2.0 * src.nbytes
+
+
 def rates(dtypes, copy_shape, *, repeat, min_time, settle=0.0):
     """Measure matmul GFLOP/s and copy GB/s per dtype; returns {dtype_name: {...}}."""
     rng = np.random.default_rng(0)

@@ -30,14 +30,24 @@ def fmt_time(seconds, spread=None):
     return text
 
 
-def summarise(case, timings, errors, verdicts, skipped, rates):
-    """One row of results as a plain dict (what goes to JSON and the table)."""
+def summarise(case, timings, errors, verdicts, skipped, roof_work, rates):
+    """One row of results as a plain dict (what goes to JSON and the table).
+
+    The roof a row is compared with is the probe timed in its own rounds when there is one
+    (``roof_work`` set), else the run's machine rate for the dtype.
+    """
+    timings = dict(timings)
+    probe = timings.pop("roof", None)
     medians = {lib: t.median for lib, t in timings.items()}
     cy = medians.get("cyconv")
     scale = 1e9
     rate = case.work / cy / scale if cy else None
     machine = rates.get(case.dtype, {})
     roof_rates = {"matmul": machine.get("matmul_gflops"), "copy": machine.get("copy_gbps")}
+    roof_source = "run"
+    if probe is not None and roof_work:
+        roof_rates[case.roof] = roof_work / probe.median / scale
+        roof_source = "interleaved"
     pct_of = "matmul" if case.unit == "GFLOP/s" and case.section.startswith("conv") else (
         "copy" if case.unit == "GB/s" else None)
     row = {
@@ -52,6 +62,9 @@ def summarise(case, timings, errors, verdicts, skipped, rates):
         "rates": {lib: case.work / m / scale for lib, m in medians.items()},
         "cyconv_rate": rate,
         "fraction_of": pct_of,
+        "roof_rate": roof_rates.get(pct_of) if pct_of else None,
+        "roof_source": roof_source if pct_of == case.roof else "run",
+        "roof_timing": probe.as_dict() if probe is not None else None,
         "fraction_of_machine": (rate / roof_rates[pct_of]) if rate and pct_of and roof_rates[pct_of] else None,
         "ratio_cyconv_torch": (cy / medians["torch"]) if cy and "torch" in medians else None,
         "errors": errors,
@@ -115,12 +128,17 @@ def table_lines(rows, rates):
         ratio = f"{row['ratio_cyconv_torch']:.2f}" if row["ratio_cyconv_torch"] is not None else "n/a"
         rate = f"{_fmt_num(row['cyconv_rate'])} {row['unit']}" if row["cyconv_rate"] else "n/a"
         frac = f"{row['fraction_of_machine']:.0%}" if row["fraction_of_machine"] is not None else ""
+        if frac and row["roof_source"] == "interleaved":
+            frac += "*"
         cells = "".join(f"{_cell(row, lib):>13}" for lib in LIBRARIES)
         lines.append(f"{label:<24}{cells} {ratio:>6} {rate:>15} {frac:>7}  {_target_text(row)}")
     notes = sorted({f"{lib}: {why}" for row in rows for lib, why in row["errors"].items()})
     wrong = [f"{row['id']} {lib}: {why}" for row in rows for lib, why in row["wrong"].items()]
+    lines += ["", "of roof: cyconv's rate as a fraction of NumPy matmul (convolutions) or copy bandwidth "
+                  "(pooling), same dtype; * = the probe timed in the same rounds as the row, else the "
+                  "run's roof above"]
     if notes:
-        lines += ["", "n/a = " + "; ".join(notes)]
+        lines += ["n/a = " + "; ".join(notes)]
     if wrong:
         lines += ["", "! = result differs from PyTorch's (time shown, but not a valid comparison):"]
         lines += ["  " + w for w in wrong]

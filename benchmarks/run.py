@@ -108,16 +108,20 @@ def main(argv=None):
         try:
             setup = case.setup()
         except Exception as exc:  # e.g. a cyconv forward needed for set-up is missing
-            rows.append((case, {}, {"cyconv": f"set-up failed: {exc!r}"[:120]}, {}, {}))
+            rows.append((case, {}, {"cyconv": f"set-up failed: {exc!r}"[:120]}, {}, {}, None))
             continue
         ref = setup.reference
+        roof_work = None
+        if case.roof and not args.quick:
+            probe, roof_work = machine_mod.roof_probe(case.roof, case.dtype, case_defs.POOL_SHAPE)
+            setup.contenders[machine_mod.ROOF] = probe
 
         def check(name, result, ref=ref, dtype=case.dtype):
-            return compare(result, ref, dtype)
+            return None if name == machine_mod.ROOF else compare(result, ref, dtype)
 
         timings, errors, verdicts = measure(setup.contenders, repeat=args.repeat, min_time=args.min_time,
                                             check=check, settle=args.settle)
-        rows.append((case, timings, errors, verdicts, setup.skipped))
+        rows.append((case, timings, errors, verdicts, setup.skipped, roof_work))
         del setup
 
     if args.quick:
@@ -139,7 +143,7 @@ def main(argv=None):
         rates[dt] = best
 
     machine["loadavg_end"] = os.getloadavg()
-    summary_rows = [report.summarise(c, t, e, v, s, rates) for c, t, e, v, s in rows]
+    summary_rows = [report.summarise(*row, rates) for row in rows]
 
     imports = None
     if wanted("imports"):
