@@ -8,6 +8,7 @@ CPython (3.14t) this runs with no GIL at all; on a regular one it still exercise
 kernels' released-GIL sections and the per-thread OpenMP settings.
 """
 
+import os
 import sys
 import sysconfig
 import threading
@@ -134,6 +135,7 @@ def _have_openmp():
 
 
 @pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"), reason="needs a free-threaded CPython")
+@pytest.mark.skipif(os.environ.get("PYTHON_GIL") == "1", reason="PYTHON_GIL=1 forces the GIL on")
 def test_import_keeps_the_gil_disabled():
     # An extension module without the freethreading_compatible declaration makes a
     # free-threaded interpreter turn the GIL back on when it is imported.
