@@ -24,16 +24,16 @@ def num_procs():
 def boundscheck_enabled():
     """True when the modules were compiled with Cython's bounds checking (the checked build).
 
-    Asks the compiled code itself, so a stale build cannot claim to be checked: index 1 of a
-    one-element view is out of bounds, but the memory behind it (the parent's second
-    element) is valid, so the unchecked build reads it harmlessly.
+    Asks the compiled code itself, so a stale build cannot claim to be checked. Index 1 of a
+    one-byte bytearray is out of bounds, but CPython keeps a bytearray's buffer
+    NUL-terminated, so the unchecked build reads that valid byte harmlessly. (A bytearray,
+    not a memoryview, keeps Cython's memoryview support code out of this small module.)
     """
-    cdef unsigned char[::1] parent = bytearray(2)
-    cdef unsigned char[::1] view = parent[:1]
+    cdef bytearray data = bytearray(b"\x01")
     cdef Py_ssize_t i = 1
-    cdef unsigned char value
+    cdef int value
     try:
-        value = view[i]
+        value = data[i]
     except IndexError:
         return True
     return False
