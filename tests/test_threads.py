@@ -34,6 +34,15 @@ def _conv2d_backward(x, w, b):
     return tuple(grads)
 
 
+def _conv_transpose2d(x, w, b):
+    # (C_in=4, C_out/groups=3, 3, 3): the same numbers as conv2d's (6, 2, 3, 3) weight.
+    return (cyconv.conv_transpose2d(x, w.reshape(4, 3, 3, 3), b, stride=2, padding=1, groups=2),)
+
+
+def _correlate2d(x, w, b):
+    return (cyconv.correlate2d(x, w[0, 0], padding=1, padding_mode="reflect"),)
+
+
 def _max_pool2d(x, w, b):
     out, idx = cyconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
     return out, idx
@@ -56,6 +65,8 @@ def _avg_pool2d_backward(x, w, b):
 OPS = {
     "conv2d": _conv2d,
     "conv2d_backward": _conv2d_backward,
+    "conv_transpose2d": _conv_transpose2d,
+    "correlate2d": _correlate2d,
     "max_pool2d": _max_pool2d,
     "max_pool2d_backward": _max_pool2d_backward,
     "avg_pool2d": _avg_pool2d,
