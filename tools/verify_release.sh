@@ -97,6 +97,40 @@ for platform in linux macos windows; do
 done
 
 # ---------------------------------------------------------------------------------------
+# The sdist is built, checked and installed (a second compile) in the background while the
+# wheel is built and tested; its log is $LOGS/sdist.log.
+sdist_pipeline() {
+    rm -rf "$WORK/sdist"
+    logged sdist-build "$TOOLS/bin/python" -m build --sdist -o "$WORK/sdist" "$ROOT"
+    SDIST=$(ls "$WORK"/sdist/cyconv-*.tar.gz)
+    "$TOOLS/bin/python" - "$SDIST" "$ROOT" <<'EOF'
+import os, pathlib, re, sys, tarfile
+
+sdist, root = sys.argv[1], pathlib.Path(sys.argv[2])
+with tarfile.open(sdist) as tf:
+    names = {m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name and m.isfile()}
+need = {"PKG-INFO", "pyproject.toml", "CMakeLists.txt", "LICENSE", "README.md", "src/_build_info.py.in"}
+need |= {str(p.relative_to(root)) for p in (root / "src").iterdir() if p.suffix in (".pyx", ".pxd", ".h")}
+need |= {str(p.relative_to(root)) for p in (root / "python/cyconv").iterdir() if p.is_file()}
+problems = [f"missing {n}" for n in sorted(need - names)]
+junk = re.compile(r"(^|/)(build|dist|wheelhouse|\.venv[^/]*|__pycache__|\.git|\.pytest_cache|\.hypothesis)/"
+                  r"|\.(so|pyd|o|pyc|c)$")
+problems += [f"unexpected {n}" for n in sorted(names) if junk.search(n)]
+print(f"{len(names)} files, {os.path.getsize(sdist):,} bytes")
+if problems:
+    sys.exit("sdist check failed:\n  " + "\n  ".join(problems))
+EOF
+    fresh_venv "$WORK/venv-sdist" venv-sdist
+    logged sdist-install "$WORK/venv-sdist/bin/python" -m pip install "$SDIST[test]"
+}
+say "sdist: build, check contents, install into a fresh venv (in the background)"
+set -m   # its own process group, so a failure elsewhere can stop all of it
+sdist_pipeline > "$LOGS/sdist.log" 2>&1 &
+SDIST_PID=$!
+set +m
+trap 'kill -- -"$SDIST_PID" 2> /dev/null || true' EXIT
+
+# ---------------------------------------------------------------------------------------
 say "pip wheel . (build isolation; fresh build dir, so no developer build leaks in)"
 rm -rf "$WORK/wheel-build" "$WORK/dist" "$WORK/wheelhouse"
 logged pip-wheel env SKBUILD_BUILD_DIR="$WORK/wheel-build" \
@@ -174,29 +208,13 @@ WHEEL_TESTS=$(tail -n 1 "$LOGS/wheel-tests.log")
 cd "$WORK"
 
 # ---------------------------------------------------------------------------------------
-say "sdist: build, contents, fresh venv install, smoke test"
-rm -rf "$WORK/sdist"
-logged sdist-build "$TOOLS/bin/python" -m build --sdist -o "$WORK/sdist" "$ROOT"
+say "sdist: wait for the background build and install, then a smoke test"
+if ! wait "$SDIST_PID"; then
+    tail -n 40 "$LOGS/sdist.log" >&2
+    die "sdist (full log: $LOGS/sdist.log)"
+fi
+grep -E "^[0-9]+ files, " "$LOGS/sdist.log"
 SDIST=$(ls "$WORK"/sdist/cyconv-*.tar.gz)
-"$TOOLS/bin/python" - "$SDIST" "$ROOT" <<'EOF'
-import os, pathlib, re, sys, tarfile
-
-sdist, root = sys.argv[1], pathlib.Path(sys.argv[2])
-with tarfile.open(sdist) as tf:
-    names = {m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name and m.isfile()}
-need = {"PKG-INFO", "pyproject.toml", "CMakeLists.txt", "LICENSE", "README.md", "src/_build_info.py.in"}
-need |= {str(p.relative_to(root)) for p in (root / "src").iterdir() if p.suffix in (".pyx", ".pxd", ".h")}
-need |= {str(p.relative_to(root)) for p in (root / "python/cyconv").iterdir() if p.is_file()}
-problems = [f"missing {n}" for n in sorted(need - names)]
-junk = re.compile(r"(^|/)(build|dist|wheelhouse|\.venv[^/]*|__pycache__|\.git|\.pytest_cache|\.hypothesis)/"
-                  r"|\.(so|pyd|o|pyc|c)$")
-problems += [f"unexpected {n}" for n in sorted(names) if junk.search(n)]
-print(f"{len(names)} files, {os.path.getsize(sdist):,} bytes")
-if problems:
-    sys.exit("sdist check failed:\n  " + "\n  ".join(problems))
-EOF
-fresh_venv "$WORK/venv-sdist" venv-sdist
-logged sdist-install "$WORK/venv-sdist/bin/python" -m pip install "$SDIST[test]"
 cd "$WORK/tests-run"
 check_install "$WORK/venv-sdist"
 "$WORK/venv-sdist/bin/python" -m pytest -q -p no:cacheprovider tests/test_build_info.py tests/test_threads.py 2>&1 |
