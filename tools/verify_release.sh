@@ -36,7 +36,8 @@ for v in $(compgen -e); do case $v in SKBUILD_* | CIBW_*) unset "$v" ;; esac; do
 
 say() { printf '\n=== [%3ds] %s\n' $((SECONDS - T0)) "$*"; }
 die() { printf '\nverify_release: FAILED: %s\n' "$*" >&2; exit 1; }
-trap 'printf "\nverify_release: FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+on_err() { printf '\nverify_release: FAILED at line %s: %s\n' "$1" "${BASH_COMMAND%%$'\n'*}" >&2; }
+trap 'on_err $LINENO' ERR
 # Run a noisy command with its output in $LOGS/<name>.log; show the log's end on failure.
 logged() {
     local name=$1; shift
