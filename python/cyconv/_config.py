@@ -47,6 +47,14 @@ def show_config(file=None):
     ----------
     file : file-like, optional
         Where to print; ``sys.stdout`` by default.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.show_config()  # doctest: +ELLIPSIS
+    cyconv:      ...
+    openmp:      ...
+    build type:  ...
     """
     from . import __version__
 
