@@ -1,0 +1,328 @@
+"""Convolution gradients: conv2d's input, weight and bias gradients, conv_transpose2d.
+
+Two strategies, chosen by the Python layer (``_convolution_grad.py``):
+
+* GEMM: the input gradient is ``weight^T @ grad_output`` scattered back by col2im, the
+  weight gradient ``grad_output @ im2col(x)^T`` summed over images. The GEMMs are
+  NumPy's (``np.matmul``); this module gathers and scatters the columns, blocked over
+  images and output rows so that the column workspace stays bounded.
+* Direct: loops over taps with whole output rows as the inner loop, no workspace.
+  Used when there are few taps per output value (one input channel per group:
+  depthwise, single-channel images) or when the workspace cannot hold one row.
+
+Every kernel trusts its arguments (validated by the Python layer) and never raises.
+Parallel loops give each thread whole planes, planes' row bands or whole output
+channels, so no two threads ever write the same element.
+"""
+
+import numpy as np
+
+from cython.parallel cimport prange, threadid
+from _types cimport real_t
+from _omp cimport omp_get_max_threads
+from _im2col cimport ConvGeom, make_geom, valid_ow, im2col_row
+from _col2im cimport col2im_row
+
+
+# Below this many multiply-adds a kernel runs on one thread: starting the pool costs
+# more than it saves.
+cdef enum:
+    SERIAL_WORK = 32768
+
+
+cdef inline ConvGeom _geom(tuple geom):
+    kh, kw, sh, sw, dh, dw, pt, pl, ho, wo = geom
+    return make_geom(kh, kw, sh, sw, dh, dw, pt, pl, ho, wo)
+
+
+cdef inline int _threads(Py_ssize_t work, Py_ssize_t tasks) noexcept nogil:
+    """Threads worth using for `work` multiply-adds split into `tasks` pieces."""
+    cdef int nt = omp_get_max_threads()
+    if work < SERIAL_WORK or tasks < 2:
+        return 1
+    if tasks < nt:
+        return <int>tasks
+    return nt
+
+
+cdef inline Py_ssize_t _bands(Py_ssize_t planes, Py_ssize_t h, int nt) noexcept nogil:
+    """Row bands per plane so that there are a few tasks per thread."""
+    cdef Py_ssize_t want = 4 * nt
+    cdef Py_ssize_t b
+    if nt <= 1 or planes >= want:
+        return 1
+    b = (want + planes - 1) // planes
+    if b > h:
+        b = h
+    return b
+
+
+# ---------------------------------------------------------------------------------
+# GEMM building blocks: gather (im2col) and scatter (col2im) for a block of images
+
+
+def gather(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, Py_ssize_t n0, Py_ssize_t nb,
+           Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom):
+    """im2col of images [n0, n0+nb), channels [c0, c0+cn), output rows [oh0, oh1).
+
+    Image b's columns start at column b*(oh1-oh0)*wo of cols (cn*kh*kw rows).
+    """
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t taps = g.kh * g.kw
+    cdef Py_ssize_t rows = cn * taps
+    cdef Py_ssize_t h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t per_image = (oh1 - oh0) * g.wo
+    cdef Py_ssize_t ld = cols.shape[1]
+    cdef Py_ssize_t task, b, r, t
+    cdef int nt = _threads(nb * rows * per_image, nb * rows)
+    cdef const real_t* base = &x[0, 0, 0, 0]
+    cdef real_t* out = &cols[0, 0]
+    with nogil:
+        for task in prange(nb * rows, schedule="static", num_threads=nt):
+            b = task // rows
+            r = task % rows
+            t = r % taps
+            im2col_row(base + ((n0 + b) * x.shape[1] + c0 + r // taps) * h * w, h, w, &g,
+                       t // g.kw, t % g.kw, oh0, oh1, out + r * ld + b * per_image)
+
+
+def scatter(const real_t[:, ::1] cols, real_t[:, :, :, ::1] dx, Py_ssize_t n0, Py_ssize_t nb,
+            Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom):
+    """col2im: add the columns laid out as :func:`gather` makes them onto dx."""
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t taps = g.kh * g.kw
+    cdef Py_ssize_t h = dx.shape[2], w = dx.shape[3]
+    cdef Py_ssize_t per_image = (oh1 - oh0) * g.wo
+    cdef Py_ssize_t ld = cols.shape[1]
+    cdef Py_ssize_t planes = nb * cn
+    cdef int nt = _threads(planes * taps * per_image, planes * h)
+    cdef Py_ssize_t nbands = _bands(planes, h, nt)
+    cdef Py_ssize_t band_h = (h + nbands - 1) // nbands
+    cdef Py_ssize_t task, plane, b, c, t, lo
+    cdef const real_t* src = &cols[0, 0]
+    cdef real_t* img = &dx[0, 0, 0, 0]
+    with nogil:
+        for task in prange(planes * nbands, schedule="static", num_threads=nt):
+            plane = task // nbands
+            lo = (task % nbands) * band_h
+            b = plane // cn
+            c = plane % cn
+            for t in range(taps):
+                col2im_row(src + (c * taps + t) * ld + b * per_image, h, w, &g,
+                           t // g.kw, t % g.kw, oh0, oh1, lo, lo + band_h,
+                           img + ((n0 + b) * dx.shape[1] + c0 + c) * h * w)
+
+
+# ---------------------------------------------------------------------------------
+# Direct kernels
+
+
+cdef inline void _scatter_scaled(const real_t* src, real_t scale, Py_ssize_t h, Py_ssize_t w,
+                                 const ConvGeom* g, Py_ssize_t i, Py_ssize_t j,
+                                 Py_ssize_t ih_lo, Py_ssize_t ih_hi, real_t* plane) noexcept nogil:
+    """plane[oh*sh - pt + i*dh, ow*sw - pl + j*dw] += scale * src[oh, ow] (inside the band)."""
+    cdef Py_ssize_t lo, hi, oh, ow, ih, iw0
+    cdef Py_ssize_t wo = g.wo, sw = g.sw
+    cdef real_t* dst
+    valid_ow(g, w, j, &lo, &hi)
+    if lo >= hi:
+        return
+    iw0 = j * g.dw - g.pl
+    for oh in range(g.ho):
+        ih = oh * g.sh - g.pt + i * g.dh
+        if ih >= ih_lo and ih < ih_hi and ih >= 0 and ih < h:
+            dst = plane + ih * w + iw0
+            if sw == 1:
+                for ow in range(lo, hi):
+                    dst[ow] += scale * src[ow]
+            else:
+                for ow in range(lo, hi):
+                    dst[ow * sw] += scale * src[ow]
+        src += wo
+
+
+def direct_input_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] weight,
+                      real_t[:, :, :, ::1] dx, Py_ssize_t groups, tuple geom):
+    """dx (zeroed, (N, C_in, H, W)) += the input gradient; no workspace.
+
+    Each task owns one row band of one input plane and adds, for every output channel
+    of its group and every tap, the scaled grad_output plane onto it.
+    """
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t n_img = dx.shape[0], c_in = dx.shape[1], h = dx.shape[2], w = dx.shape[3]
+    cdef Py_ssize_t c_out = gy.shape[1], cin_g = weight.shape[1]
+    cdef Py_ssize_t cout_g = c_out // groups
+    cdef Py_ssize_t taps = g.kh * g.kw, plane_out = g.ho * g.wo
+    cdef Py_ssize_t planes = n_img * c_in
+    cdef int nt = _threads(planes * cout_g * taps * plane_out, planes * h)
+    cdef Py_ssize_t nbands = _bands(planes, h, nt)
+    cdef Py_ssize_t band_h = (h + nbands - 1) // nbands
+    cdef Py_ssize_t task, plane, n, c, grp, co, t, lo
+    cdef const real_t* gbase = &gy[0, 0, 0, 0]
+    cdef const real_t* wbase = &weight[0, 0, 0, 0]
+    cdef real_t* img = &dx[0, 0, 0, 0]
+    if planes == 0:
+        return
+    with nogil:
+        for task in prange(planes * nbands, schedule="static", num_threads=nt):
+            plane = task // nbands
+            lo = (task % nbands) * band_h
+            n = plane // c_in
+            c = plane % c_in
+            grp = c // cin_g
+            for co in range(grp * cout_g, (grp + 1) * cout_g):
+                for t in range(taps):
+                    _scatter_scaled(gbase + (n * c_out + co) * plane_out,
+                                    wbase[(co * cin_g + c - grp * cin_g) * taps + t],
+                                    h, w, &g, t // g.kw, t % g.kw, lo, lo + band_h,
+                                    img + plane * h * w)
+
+
+def direct_weight_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+                       real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc, tuple geom,
+                       Py_ssize_t groups):
+    """dweight = the weight gradient, summed over the batch; no column workspace.
+
+    One task per (output channel, input channel of its group). acc is per-thread
+    scratch of shape (threads, kh*kw*wo): for each tap, a row of partial sums that the
+    inner loop updates elementwise (so it vectorises) and that is summed at the end.
+    """
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t n_img = x.shape[0], c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t c_out = dweight.shape[0], cin_g = dweight.shape[1]
+    cdef Py_ssize_t cout_g = c_out // groups
+    cdef Py_ssize_t taps = g.kh * g.kw, wo = g.wo, plane_out = g.ho * g.wo
+    cdef Py_ssize_t tasks = c_out * cin_g
+    cdef int nt = _threads(n_img * tasks * taps * plane_out, tasks)
+    cdef Py_ssize_t task, co, cl, ci, n, i, j, t, oh, ih, ow, iw0, lo, hi, k
+    cdef const real_t* grow
+    cdef const real_t* xrow
+    cdef real_t* a
+    cdef double total
+    cdef const real_t* gbase = &gy[0, 0, 0, 0]
+    cdef const real_t* xbase = &x[0, 0, 0, 0]
+    cdef real_t* abase = &acc[0, 0]
+    cdef Py_ssize_t lda = acc.shape[1]
+    if nt > acc.shape[0]:
+        nt = <int>acc.shape[0]
+    with nogil:
+        for task in prange(tasks, schedule="dynamic", num_threads=nt):
+            co = task // cin_g
+            cl = task % cin_g
+            ci = (co // cout_g) * cin_g + cl
+            a = abase + threadid() * lda
+            for k in range(taps * wo):
+                a[k] = 0
+            for n in range(n_img):
+                for oh in range(g.ho):
+                    grow = gbase + ((n * c_out + co) * g.ho + oh) * wo
+                    for i in range(g.kh):
+                        ih = oh * g.sh - g.pt + i * g.dh
+                        if ih < 0 or ih >= h:
+                            continue
+                        for j in range(g.kw):
+                            valid_ow(&g, w, j, &lo, &hi)
+                            iw0 = j * g.dw - g.pl
+                            xrow = xbase + ((n * c_in + ci) * h + ih) * w + iw0
+                            k = (i * g.kw + j) * wo
+                            if g.sw == 1:
+                                for ow in range(lo, hi):
+                                    a[k + ow] += grow[ow] * xrow[ow]
+                            else:
+                                for ow in range(lo, hi):
+                                    a[k + ow] += grow[ow] * xrow[ow * g.sw]
+            for t in range(taps):
+                total = 0
+                for ow in range(wo):
+                    total = total + a[t * wo + ow]
+                dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
+
+
+def bias_grad(const real_t[:, :, ::1] gy, real_t[::1] dbias):
+    """dbias[c] = sum of gy[:, c, :] (gy viewed as (N, C, H*W)), accumulated in double."""
+    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2]
+    cdef int nt = _threads(n_img * c_out * m, c_out)
+    cdef Py_ssize_t c, n, k, m8 = m - m % 8
+    cdef double s0, s1, s2, s3, s4, s5, s6, s7
+    cdef const real_t* p
+    with nogil:
+        for c in prange(c_out, schedule="static", num_threads=nt):
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+            for n in range(n_img):
+                p = &gy[n, c, 0]
+                for k in range(0, m8, 8):
+                    s0 = s0 + p[k]
+                    s1 = s1 + p[k + 1]
+                    s2 = s2 + p[k + 2]
+                    s3 = s3 + p[k + 3]
+                    s4 = s4 + p[k + 4]
+                    s5 = s5 + p[k + 5]
+                    s6 = s6 + p[k + 6]
+                    s7 = s7 + p[k + 7]
+                for k in range(m8, m):
+                    s0 = s0 + p[k]
+            dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+
+
+# ---------------------------------------------------------------------------------
+# GEMM driver
+
+
+def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
+                  Py_ssize_t nb, Py_ssize_t rows, bint pointwise):
+    """Input and/or weight gradient by GEMM, blocked over images and output rows.
+
+    gy (N, C_out, Ho, Wo), x (N, C_in, H, W) (None when dweight is None), weight
+    (C_out, C_in/groups, kh, kw); dx (zeroed) and dweight are written (either may be
+    None). Each block holds nb images (all rows) or one image's `rows` output rows;
+    the column workspace is (C_in/groups*kh*kw, nb*rows*Wo). `pointwise`: a 1x1,
+    stride-1, unpadded convolution, whose columns are the input itself (used when
+    nb == 1 and rows == Ho).
+    """
+    n_img, c_out, ho, wo = gy.shape
+    cin_g = weight.shape[1]
+    kh, kw = weight.shape[2], weight.shape[3]
+    cout_g = c_out // groups
+    k = cin_g * kh * kw
+    plane = ho * wo
+    direct_cols = pointwise and nb == 1 and rows == ho
+    w2 = weight.reshape(c_out, k)
+    dw2 = None if dweight is None else dweight.reshape(c_out, k)
+    gy3 = gy.reshape(n_img, c_out, plane)
+    cols = None if direct_cols else np.empty(k * nb * rows * wo, gy.dtype)
+    gyt = np.empty((c_out, nb * plane), gy.dtype) if nb > 1 else None
+    tmp = np.empty((cout_g, k), gy.dtype) if dweight is not None else None
+    first = True
+    for n0 in range(0, n_img, nb):
+        nbb = min(nb, n_img - n0)
+        if nb > 1:
+            np.copyto(gyt[:, :nbb * plane].reshape(c_out, nbb, plane),
+                      gy3[n0:n0 + nbb].transpose(1, 0, 2))
+        for oh0 in range(0, ho, rows):
+            oh1 = min(ho, oh0 + rows)
+            m = nbb * (oh1 - oh0) * wo
+            c = None if direct_cols else cols[:k * m].reshape(k, m)
+            for grp in range(groups):
+                ci0 = grp * cin_g
+                co = slice(grp * cout_g, (grp + 1) * cout_g)
+                if nb > 1:
+                    gyb = gyt[co, :m]
+                else:
+                    gyb = gy3[n0, co, oh0 * wo:oh1 * wo]
+                if dw2 is not None:
+                    if direct_cols:
+                        c = x[n0, ci0:ci0 + cin_g].reshape(cin_g, plane)
+                    else:
+                        gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom)
+                    if first:
+                        np.matmul(gyb, c.T, out=dw2[co])
+                    else:
+                        np.matmul(gyb, c.T, out=tmp)
+                        dw2[co] += tmp
+                if dx is not None:
+                    if direct_cols:
+                        np.matmul(w2[co].T, gyb, out=dx[n0, ci0:ci0 + cin_g].reshape(cin_g, plane))
+                    else:
+                        np.matmul(w2[co].T, gyb, out=c)
+                        scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom)
+            first = False
