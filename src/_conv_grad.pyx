@@ -27,7 +27,7 @@ from _col2im cimport col2im_row
 # Below this many multiply-adds a kernel runs on one thread: starting the pool costs
 # more than it saves.
 cdef enum:
-    SERIAL_WORK = 32768
+    SERIAL_WORK = 262144
 
 
 cdef inline ConvGeom _geom(tuple geom):
@@ -141,14 +141,13 @@ cdef inline void _scatter_scaled(const real_t* src, real_t scale, Py_ssize_t h, 
         src += wo
 
 
-def direct_input_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] weight,
-                      real_t[:, :, :, ::1] dx, Py_ssize_t groups, tuple geom):
+cdef void _direct_input(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] weight,
+                        real_t[:, :, :, ::1] dx, Py_ssize_t groups, const ConvGeom* g) noexcept nogil:
     """dx (zeroed, (N, C_in, H, W)) += the input gradient; no workspace.
 
     Each task owns one row band of one input plane and adds, for every output channel
     of its group and every tap, the scaled grad_output plane onto it.
     """
-    cdef ConvGeom g = _geom(geom)
     cdef Py_ssize_t n_img = dx.shape[0], c_in = dx.shape[1], h = dx.shape[2], w = dx.shape[3]
     cdef Py_ssize_t c_out = gy.shape[1], cin_g = weight.shape[1]
     cdef Py_ssize_t cout_g = c_out // groups
@@ -161,40 +160,38 @@ def direct_input_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] 
     cdef const real_t* gbase = &gy[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef real_t* img = &dx[0, 0, 0, 0]
-    if planes == 0:
-        return
-    with nogil:
-        for task in prange(planes * nbands, schedule="static", num_threads=nt):
-            plane = task // nbands
-            lo = (task % nbands) * band_h
-            n = plane // c_in
-            c = plane % c_in
-            grp = c // cin_g
-            for co in range(grp * cout_g, (grp + 1) * cout_g):
-                for t in range(taps):
-                    _scatter_scaled(gbase + (n * c_out + co) * plane_out,
-                                    wbase[(co * cin_g + c - grp * cin_g) * taps + t],
-                                    h, w, &g, t // g.kw, t % g.kw, lo, lo + band_h,
-                                    img + plane * h * w)
+    for task in prange(planes * nbands, schedule="static", num_threads=nt):
+        plane = task // nbands
+        lo = (task % nbands) * band_h
+        n = plane // c_in
+        c = plane % c_in
+        grp = c // cin_g
+        for co in range(grp * cout_g, (grp + 1) * cout_g):
+            for t in range(taps):
+                _scatter_scaled(gbase + (n * c_out + co) * plane_out,
+                                wbase[(co * cin_g + c - grp * cin_g) * taps + t],
+                                h, w, g, t // g.kw, t % g.kw, lo, lo + band_h,
+                                img + plane * h * w)
 
 
-def direct_weight_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
-                       real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc, tuple geom,
-                       Py_ssize_t groups):
+cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+                         real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc,
+                         const Py_ssize_t[:, ::1] bounds, Py_ssize_t groups,
+                         const ConvGeom* g) noexcept nogil:
     """dweight = the weight gradient, summed over the batch; no column workspace.
 
     One task per (output channel, input channel of its group). acc is per-thread
     scratch of shape (threads, kh*kw*wo): for each tap, a row of partial sums that the
     inner loop updates elementwise (so it vectorises) and that is summed at the end.
+    bounds[0/1, j]: the output columns [lo, hi) whose tap column j reads inside x.
     """
-    cdef ConvGeom g = _geom(geom)
     cdef Py_ssize_t n_img = x.shape[0], c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t c_out = dweight.shape[0], cin_g = dweight.shape[1]
     cdef Py_ssize_t cout_g = c_out // groups
-    cdef Py_ssize_t taps = g.kh * g.kw, wo = g.wo, plane_out = g.ho * g.wo
+    cdef Py_ssize_t taps = g.kh * g.kw, wo = g.wo, sw = g.sw
     cdef Py_ssize_t tasks = c_out * cin_g
-    cdef int nt = _threads(n_img * tasks * taps * plane_out, tasks)
-    cdef Py_ssize_t task, co, cl, ci, n, i, j, t, oh, ih, ow, iw0, lo, hi, k
+    cdef int nt = _threads(n_img * tasks * taps * g.ho * wo, tasks)
+    cdef Py_ssize_t task, co, cl, ci, n, i, j, t, oh, ih, ow, lo, hi, k
     cdef const real_t* grow
     cdef const real_t* xrow
     cdef real_t* a
@@ -205,63 +202,104 @@ def direct_weight_grad(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
     cdef Py_ssize_t lda = acc.shape[1]
     if nt > acc.shape[0]:
         nt = <int>acc.shape[0]
-    with nogil:
-        for task in prange(tasks, schedule="dynamic", num_threads=nt):
-            co = task // cin_g
-            cl = task % cin_g
-            ci = (co // cout_g) * cin_g + cl
-            a = abase + threadid() * lda
-            for k in range(taps * wo):
-                a[k] = 0
-            for n in range(n_img):
-                for oh in range(g.ho):
-                    grow = gbase + ((n * c_out + co) * g.ho + oh) * wo
-                    for i in range(g.kh):
-                        ih = oh * g.sh - g.pt + i * g.dh
-                        if ih < 0 or ih >= h:
-                            continue
-                        for j in range(g.kw):
-                            valid_ow(&g, w, j, &lo, &hi)
-                            iw0 = j * g.dw - g.pl
-                            xrow = xbase + ((n * c_in + ci) * h + ih) * w + iw0
-                            k = (i * g.kw + j) * wo
-                            if g.sw == 1:
-                                for ow in range(lo, hi):
-                                    a[k + ow] += grow[ow] * xrow[ow]
-                            else:
-                                for ow in range(lo, hi):
-                                    a[k + ow] += grow[ow] * xrow[ow * g.sw]
-            for t in range(taps):
-                total = 0
-                for ow in range(wo):
-                    total = total + a[t * wo + ow]
-                dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
+    for task in prange(tasks, schedule="dynamic", num_threads=nt):
+        co = task // cin_g
+        cl = task % cin_g
+        ci = (co // cout_g) * cin_g + cl
+        a = abase + threadid() * lda
+        for k in range(taps * wo):
+            a[k] = 0
+        for n in range(n_img):
+            for oh in range(g.ho):
+                grow = gbase + ((n * c_out + co) * g.ho + oh) * wo
+                for i in range(g.kh):
+                    ih = oh * g.sh - g.pt + i * g.dh
+                    if ih < 0 or ih >= h:
+                        continue
+                    for j in range(g.kw):
+                        lo = bounds[0, j]
+                        hi = bounds[1, j]
+                        xrow = xbase + ((n * c_in + ci) * h + ih) * w + j * g.dw - g.pl
+                        k = (i * g.kw + j) * wo
+                        if sw == 1:
+                            for ow in range(lo, hi):
+                                a[k + ow] += grow[ow] * xrow[ow]
+                        else:
+                            for ow in range(lo, hi):
+                                a[k + ow] += grow[ow] * xrow[ow * sw]
+        for t in range(taps):
+            total = 0
+            for ow in range(wo):
+                total = total + a[t * wo + ow]
+            dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
 
 
-def bias_grad(const real_t[:, :, ::1] gy, real_t[::1] dbias):
-    """dbias[c] = sum of gy[:, c, :] (gy viewed as (N, C, H*W)), accumulated in double."""
-    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2]
+cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias) noexcept nogil:
+    """dbias[c] = sum of gy[:, c], accumulated in double."""
+    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2] * gy.shape[3]
     cdef int nt = _threads(n_img * c_out * m, c_out)
     cdef Py_ssize_t c, n, k, m8 = m - m % 8
     cdef double s0, s1, s2, s3, s4, s5, s6, s7
+    cdef const real_t* base = &gy[0, 0, 0, 0]
     cdef const real_t* p
+    for c in prange(c_out, schedule="static", num_threads=nt):
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+        for n in range(n_img):
+            p = base + (n * c_out + c) * m
+            for k in range(0, m8, 8):
+                s0 = s0 + p[k]
+                s1 = s1 + p[k + 1]
+                s2 = s2 + p[k + 2]
+                s3 = s3 + p[k + 3]
+                s4 = s4 + p[k + 4]
+                s5 = s5 + p[k + 5]
+                s6 = s6 + p[k + 6]
+                s7 = s7 + p[k + 7]
+            for k in range(m8, m):
+                s0 = s0 + p[k]
+        dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+
+
+def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
+    """dbias[c] = sum of gy[:, c] (gy is (N, C, Ho, Wo) with N >= 1)."""
     with nogil:
-        for c in prange(c_out, schedule="static", num_threads=nt):
-            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
-            for n in range(n_img):
-                p = &gy[n, c, 0]
-                for k in range(0, m8, 8):
-                    s0 = s0 + p[k]
-                    s1 = s1 + p[k + 1]
-                    s2 = s2 + p[k + 2]
-                    s3 = s3 + p[k + 3]
-                    s4 = s4 + p[k + 4]
-                    s5 = s5 + p[k + 5]
-                    s6 = s6 + p[k + 6]
-                    s7 = s7 + p[k + 7]
-                for k in range(m8, m):
-                    s0 = s0 + p[k]
-            dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+        _bias(gy, dbias)
+
+
+cdef void _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+                           const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
+                           real_t[:, :, :, ::1] dweight, real_t[::1] dbias, real_t[:, ::1] acc,
+                           Py_ssize_t groups, const ConvGeom* g):
+    cdef Py_ssize_t j, lo, hi
+    cdef Py_ssize_t[:, ::1] bounds
+    if dweight is not None:
+        bounds = np.empty((2, g.kw), np.intp)
+        for j in range(g.kw):
+            valid_ow(g, x.shape[3], j, &lo, &hi)
+            bounds[0, j] = lo
+            bounds[1, j] = hi
+    with nogil:
+        if dx is not None:
+            _direct_input(gy, weight, dx, groups, g)
+        if dweight is not None:
+            _direct_weight(gy, x, dweight, acc, bounds, groups, g)
+        if dbias is not None:
+            _bias(gy, dbias)
+
+
+def direct_backward(gy, x, weight, dx, dweight, dbias, acc, Py_ssize_t groups, tuple geom):
+    """The requested gradients by the direct kernels, in one call (N >= 1).
+
+    All arrays share gy's dtype (float32 or float64; dispatched here rather than by
+    a fused def, whose dispatch costs more than a tiny problem's kernel). dx (zeroed),
+    dweight and dbias are written when not None; x and acc (per-thread scratch,
+    (threads, kh*kw*wo)) are needed only for dweight.
+    """
+    cdef ConvGeom g = _geom(geom)
+    if gy.dtype == np.float32:
+        _direct_backward[float](gy, x, weight, dx, dweight, dbias, acc, groups, &g)
+    else:
+        _direct_backward[double](gy, x, weight, dx, dweight, dbias, acc, groups, &g)
 
 
 # ---------------------------------------------------------------------------------

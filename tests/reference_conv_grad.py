@@ -120,3 +120,22 @@ def conv_transpose2d_ref(x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)),
     if b is not None:
         y = y + np.asarray(b, np.float64)[:, None, None]
     return y
+
+
+def conv2d_fast_ref(x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
+                    groups=1, mode="zeros"):
+    """conv2d_ref vectorised with sliding windows (same definition, for finite differences)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    c_out, cin_g, kh, kw = w.shape
+    (sh, sw), (dh, dwl) = stride, dilation
+    xp = _pad(x, padding, mode)
+    win = np.lib.stride_tricks.sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dwl + 1), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dwl]  # (N, C, Ho, Wo, kh, kw)
+    n_img, c_in, ho, wo = win.shape[:4]
+    win = win.reshape(n_img, groups, cin_g, ho, wo, kh, kw)
+    wg = w.reshape(groups, c_out // groups, cin_g, kh, kw)
+    y = np.einsum("ngchwpq,gocpq->ngohw", win, wg).reshape(n_img, c_out, ho, wo)
+    if b is not None:
+        y = y + np.asarray(b, np.float64)[:, None, None]
+    return y

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv_grad
+from . import _conv_grad, _runtime
 from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._conv_args import PADDING_MODES, conv_setup
 from ._shapes import _AXES, _int, _padding, _pair, _spatial
@@ -34,7 +34,10 @@ _COMPUTE_NAMES = ("input", "weight", "bias")
 _BLOCK_BYTES = 8 << 20
 # One input channel per group with at most this many (output channel, tap) pairs per
 # input cell: the direct kernels beat a GEMM whose inner dimension is that thin.
-_DIRECT_MAX_TAPS = 160
+_DIRECT_MAX_TAPS = 32
+
+
+_ALL = frozenset(_COMPUTE_NAMES)
 
 
 class Conv2dGradients(NamedTuple):
@@ -46,6 +49,8 @@ class Conv2dGradients(NamedTuple):
 
 
 def _compute_set(compute):
+    if compute is _COMPUTE_NAMES:
+        return _ALL
     if isinstance(compute, str):
         compute = (compute,)
     try:
@@ -79,45 +84,45 @@ def _plan(n_img, k, ho, wo, itemsize, pointwise, direct):
     return 1, max(1, max_cols // wo)
 
 
-def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight):
-    """(dx, dweight) on canonical 4-D arrays; dx has spatial shape image_hw.
+def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, want_bias):
+    """(dx, dweight, dbias) on canonical 4-D arrays; dx has spatial shape image_hw.
 
     ``x`` (needed only for the weight gradient) is already padded for non-zero
     padding modes; geom = (kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo).
     """
     n_img, c_out, ho, wo = gy.shape
-    cin_g = weight.shape[1]
-    kh, kw, sh, sw, _, _, pt, pl, _, _ = geom
-    c_in = cin_g * groups
+    cin_g, kh, kw = weight.shape[1:]
     dtype = gy.dtype
-    dx = dweight = None
+    dx = dweight = dbias = None
     if want_input:
-        check_size((n_img, c_in) + tuple(image_hw), dtype.itemsize, "the input gradient")
-        dx = np.zeros((n_img, c_in) + tuple(image_hw), dtype)
+        shape = (n_img, cin_g * groups) + tuple(image_hw)
+        check_size(shape, dtype.itemsize, "the input gradient")
+        dx = np.zeros(shape, dtype)
+    if n_img == 0:
+        return (dx, np.zeros(weight.shape, dtype) if want_weight else None,
+                np.zeros(c_out, dtype) if want_bias else None)
     if want_weight:
-        dweight = np.zeros(weight.shape, dtype) if n_img == 0 else np.empty(weight.shape, dtype)
-    if n_img == 0 or not (want_input or want_weight):
-        return dx, dweight
+        dweight = np.empty(weight.shape, dtype)
+    if want_bias:
+        dbias = np.empty(c_out, dtype)
+    if not (want_input or want_weight):
+        if want_bias:
+            _conv_grad.bias_grad(gy, dbias)
+        return dx, dweight, dbias
+    _, _, sh, sw, _, _, pt, pl, _, _ = geom
     pointwise = (kh, kw, sh, sw, pt, pl) == (1, 1, 1, 1, 0, 0) and tuple(image_hw) == (ho, wo)
     direct = cin_g == 1 and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
     plan = _plan(n_img, cin_g * kh * kw, ho, wo, dtype.itemsize, pointwise, direct)
     if plan is None:
-        if want_input:
-            _conv_grad.direct_input_grad(gy, weight, dx, groups, geom)
-        if want_weight:
-            acc = np.empty((_conv_grad_threads(), kh * kw * wo), dtype)
-            _conv_grad.direct_weight_grad(gy, x, dweight, acc, geom, groups)
+        acc = np.empty((_runtime.get_num_threads(), kh * kw * wo), dtype) if want_weight else None
+        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, groups, geom)
     else:
         nb, rows = plan
         _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
                                  groups, geom, nb, rows, pointwise)
-    return dx, dweight
-
-
-def _conv_grad_threads():
-    from ._config import get_num_threads
-
-    return get_num_threads()
+        if want_bias:
+            _conv_grad.bias_grad(gy, dbias)
+    return dx, dweight, dbias
 
 
 def _fold_mode_padding(dxp, mode, pads, hw):
@@ -212,23 +217,17 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     (pt, _), (pl, _) = s.padding
     kh, kw = s.weight.shape[2:]
     geom = (kh, kw) + s.stride + s.dilation + (pt, pl) + gy4.shape[2:]
-    dx, dweight = _gradients(gy4, s.x, s.weight, s.x.shape[2:], s.groups, geom,
-                             "input" in want, "weight" in want)
-    dbias = None
-    if "bias" in want:
-        dbias = np.empty(gy4.shape[1], gy4.dtype)
-        if gy4.shape[0] == 0:
-            dbias[...] = 0
-        else:
-            _conv_grad.bias_grad(gy4.reshape(gy4.shape[0], gy4.shape[1], -1), dbias)
+    dx, dweight, dbias = _gradients(gy4, s.x, s.weight, s.x.shape[2:], s.groups, geom,
+                                    "input" in want, "weight" in want, "bias" in want)
     if dx is not None:
         if s.mode_padding != ((0, 0), (0, 0)):
             dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, s.input_shape[2:])
         if not s.batched:
             dx = dx[0]
     rt = s.result_dtype
-    return Conv2dGradients(*(None if a is None else a.astype(rt, copy=False)
-                             for a in (dx, dweight, dbias)))
+    if rt != s.compute_dtype:
+        dx, dweight, dbias = (None if a is None else a.astype(rt) for a in (dx, dweight, dbias))
+    return Conv2dGradients(dx, dweight, dbias)
 
 
 def _transpose_axis(n, k, s, pad, d, op, axis):
@@ -355,7 +354,7 @@ def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_pad
     w = canonical(weight, compute_dtype)
     geom = tuple(kernel) + stride + dilation + (pads[0][0], pads[1][0]) + tuple(hw)
     # The transposed input plays the part of conv2d's grad_output, weight that of its weight.
-    y, _ = _gradients(x4, None, w, out_hw, groups, geom, True, False)
+    y = _gradients(x4, None, w, out_hw, groups, geom, True, False, False)[0]
     if bias is not None:
         y += canonical(bias, compute_dtype)[:, None, None]
     if not batched:
