@@ -266,23 +266,109 @@ def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
         _bias(gy, dbias)
 
 
+cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+                       const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
+                       real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc,
+                       const Py_ssize_t[:, ::1] bounds, Py_ssize_t c_in, Py_ssize_t h,
+                       Py_ssize_t w, bint want_dx, bint want_dw, const ConvGeom* g) noexcept nogil:
+    """Input and weight gradients of a convolution with one input channel per group.
+
+    One task per input channel c (and so per group): for every image it adds the
+    input gradient onto dx[n, c] and the weight gradient of the group's output
+    channels into acc (the thread's (C_out/groups)*kh*kw rows of wo partial sums),
+    while grad_output's and x's planes are still in cache. acc and bounds as for
+    _direct_weight.
+    """
+    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1]
+    cdef Py_ssize_t cout_g = c_out // c_in
+    cdef Py_ssize_t taps = g.kh * g.kw, wo = g.wo, sw = g.sw, plane_out = g.ho * g.wo
+    cdef int nt = _threads(2 * n_img * c_out * taps * plane_out, c_in)
+    cdef Py_ssize_t c, n, m, co, t, i, j, oh, ih, ow, lo, hi, k
+    cdef const real_t* gplane
+    cdef const real_t* grow
+    cdef const real_t* xrow
+    cdef real_t* a
+    cdef double total
+    cdef const real_t* gbase = &gy[0, 0, 0, 0]
+    cdef const real_t* wbase = &weight[0, 0, 0, 0]
+    cdef const real_t* xbase = NULL
+    cdef real_t* dbase = NULL
+    cdef real_t* abase = NULL
+    cdef Py_ssize_t lda = 0
+    if want_dw:
+        xbase = &x[0, 0, 0, 0]
+        abase = &acc[0, 0]
+        lda = acc.shape[1]
+        if nt > acc.shape[0]:
+            nt = <int>acc.shape[0]
+    if want_dx:
+        dbase = &dx[0, 0, 0, 0]
+    for c in prange(c_in, schedule="dynamic", num_threads=nt):
+        a = abase + threadid() * lda
+        if want_dw:
+            for k in range(cout_g * taps * wo):
+                a[k] = 0
+        for n in range(n_img):
+            for m in range(cout_g):
+                co = c * cout_g + m
+                gplane = gbase + (n * c_out + co) * plane_out
+                if want_dx:
+                    for t in range(taps):
+                        _scatter_scaled(gplane, wbase[co * taps + t], h, w, g, t // g.kw,
+                                        t % g.kw, 0, h, dbase + (n * c_in + c) * h * w)
+                if want_dw:
+                    for oh in range(g.ho):
+                        grow = gplane + oh * wo
+                        for i in range(g.kh):
+                            ih = oh * g.sh - g.pt + i * g.dh
+                            if ih < 0 or ih >= h:
+                                continue
+                            for j in range(g.kw):
+                                lo = bounds[0, j]
+                                hi = bounds[1, j]
+                                xrow = xbase + ((n * c_in + c) * h + ih) * w + j * g.dw - g.pl
+                                k = (m * taps + i * g.kw + j) * wo
+                                if sw == 1:
+                                    for ow in range(lo, hi):
+                                        a[k + ow] += grow[ow] * xrow[ow]
+                                else:
+                                    for ow in range(lo, hi):
+                                        a[k + ow] += grow[ow] * xrow[ow * sw]
+        if want_dw:
+            for m in range(cout_g):
+                for t in range(taps):
+                    total = 0
+                    k = (m * taps + t) * wo
+                    for ow in range(wo):
+                        total = total + a[k + ow]
+                    dweight[c * cout_g + m, 0, t // g.kw, t % g.kw] = <real_t>total
+
+
 cdef void _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                            const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
                            real_t[:, :, :, ::1] dweight, real_t[::1] dbias, real_t[:, ::1] acc,
                            Py_ssize_t groups, const ConvGeom* g):
     cdef Py_ssize_t j, lo, hi
-    cdef Py_ssize_t[:, ::1] bounds
+    cdef Py_ssize_t[:, ::1] bounds = None
     if dweight is not None:
         bounds = np.empty((2, g.kw), np.intp)
         for j in range(g.kw):
             valid_ow(g, x.shape[3], j, &lo, &hi)
             bounds[0, j] = lo
             bounds[1, j] = hi
+    cdef Py_ssize_t c_in = weight.shape[1] * groups
+    cdef Py_ssize_t h = dx.shape[2] if dx is not None else x.shape[2]
+    cdef Py_ssize_t w = dx.shape[3] if dx is not None else x.shape[3]
+    cdef bint per_channel = weight.shape[1] == 1 and c_in >= 2 * omp_get_max_threads()
     with nogil:
-        if dx is not None:
-            _direct_input(gy, weight, dx, groups, g)
-        if dweight is not None:
-            _direct_weight(gy, x, dweight, acc, bounds, groups, g)
+        if per_channel and (dx is not None or dweight is not None):
+            _per_channel(gy, x, weight, dx, dweight, acc, bounds, c_in, h, w,
+                         dx is not None, dweight is not None, g)
+        else:
+            if dx is not None:
+                _direct_input(gy, weight, dx, groups, g)
+            if dweight is not None:
+                _direct_weight(gy, x, dweight, acc, bounds, groups, g)
         if dbias is not None:
             _bias(gy, dbias)
 
@@ -329,7 +415,12 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
     gy3 = gy.reshape(n_img, c_out, plane)
     cols = None if direct_cols else np.empty(k * nb * rows * wo, gy.dtype)
     gyt = np.empty((c_out, nb * plane), gy.dtype) if nb > 1 else None
-    tmp = np.empty((cout_g, k), gy.dtype) if dweight is not None else None
+    # OpenBLAS's sgemm runs (K x M) @ (M x C_out) markedly faster than the transposed
+    # product (C_out x M) @ (M x K) for these shapes; dgemm does not care.
+    transposed_dw = gy.dtype == np.float32
+    tmp = None
+    if dweight is not None:
+        tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), gy.dtype)
     first = True
     for n0 in range(0, n_img, nb):
         nbb = min(nb, n_img - n0)
@@ -352,7 +443,13 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                         c = x[n0, ci0:ci0 + cin_g].reshape(cin_g, plane)
                     else:
                         gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom)
-                    if first:
+                    if transposed_dw:
+                        np.matmul(c, gyb.T, out=tmp)
+                        if first:
+                            dw2[co] = tmp.T
+                        else:
+                            dw2[co] += tmp.T
+                    elif first:
                         np.matmul(gyb, c.T, out=dw2[co])
                     else:
                         np.matmul(gyb, c.T, out=tmp)

@@ -31,7 +31,10 @@ __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 _COMPUTE_NAMES = ("input", "weight", "bias")
 
 # A GEMM block's column workspace, at most (cache-friendly; bounded by the workspace limit).
-_BLOCK_BYTES = 8 << 20
+_BLOCK_BYTES = 1 << 20
+# A 1x1 convolution with at least this many output positions per image runs one GEMM
+# per image on the arrays themselves (no gathering into blocks).
+_POINTWISE_PER_IMAGE = 128
 # One input channel per group with at most this many (output channel, tap) pairs per
 # input cell: the direct kernels beat a GEMM whose inner dimension is that thin.
 _DIRECT_MAX_TAPS = 32
@@ -76,6 +79,8 @@ def _plan(n_img, k, ho, wo, itemsize, pointwise, direct):
     target = min(limit, _BLOCK_BYTES)
     plane = ho * wo
     max_cols = max(wo, target // (k * itemsize))
+    if pointwise and plane >= _POINTWISE_PER_IMAGE:
+        return 1, ho  # the columns are the input itself: no workspace at all
     if plane <= max_cols:
         nb = max(1, min(n_img, max_cols // plane))
         return nb, ho
@@ -114,7 +119,8 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
     direct = cin_g == 1 and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
     plan = _plan(n_img, cin_g * kh * kw, ho, wo, dtype.itemsize, pointwise, direct)
     if plan is None:
-        acc = np.empty((_runtime.get_num_threads(), kh * kw * wo), dtype) if want_weight else None
+        rows = kh * kw * wo * (c_out // groups if cin_g == 1 else 1)  # see _conv_grad._per_channel
+        acc = np.empty((_runtime.get_num_threads(), rows), dtype) if want_weight else None
         _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, groups, geom)
     else:
         nb, rows = plan
