@@ -18,6 +18,7 @@ channels, so no two threads ever write the same element.
 import numpy as np
 
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
 from _types cimport real_t
 from _omp cimport omp_get_max_threads
 from _im2col cimport ConvGeom, make_geom, valid_ow, im2col_row
@@ -176,14 +177,14 @@ cdef void _direct_input(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1
 
 cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                          real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc,
-                         const Py_ssize_t[:, ::1] bounds, Py_ssize_t groups,
+                         const Py_ssize_t* bounds, Py_ssize_t groups,
                          const ConvGeom* g) noexcept nogil:
     """dweight = the weight gradient, summed over the batch; no column workspace.
 
     One task per (output channel, input channel of its group). acc is per-thread
     scratch of shape (threads, kh*kw*wo): for each tap, a row of partial sums that the
     inner loop updates elementwise (so it vectorises) and that is summed at the end.
-    bounds[0/1, j]: the output columns [lo, hi) whose tap column j reads inside x.
+    bounds[j], bounds[kw + j]: the output columns [lo, hi) whose tap column j reads inside x.
     """
     cdef Py_ssize_t n_img = x.shape[0], c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t c_out = dweight.shape[0], cin_g = dweight.shape[1]
@@ -217,8 +218,8 @@ cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::
                     if ih < 0 or ih >= h:
                         continue
                     for j in range(g.kw):
-                        lo = bounds[0, j]
-                        hi = bounds[1, j]
+                        lo = bounds[j]
+                        hi = bounds[g.kw + j]
                         xrow = xbase + ((n * c_in + ci) * h + ih) * w + j * g.dw - g.pl
                         k = (i * g.kw + j) * wo
                         if sw == 1:
@@ -266,53 +267,132 @@ def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
         _bias(gy, dbias)
 
 
+cdef inline double _dot(const real_t* a, const real_t* b, Py_ssize_t n,
+                        Py_ssize_t stride_b) noexcept nogil:
+    """sum(a[k] * b[k*stride_b]) for k < n. Eight independent partial sums, so that
+    the unit-stride loop vectorises without reassociating a single sum."""
+    cdef real_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0, p5 = 0, p6 = 0, p7 = 0
+    cdef Py_ssize_t k, n8 = n - n % 8
+    if stride_b == 1:
+        for k in range(0, n8, 8):
+            p0 = p0 + a[k] * b[k]
+            p1 = p1 + a[k + 1] * b[k + 1]
+            p2 = p2 + a[k + 2] * b[k + 2]
+            p3 = p3 + a[k + 3] * b[k + 3]
+            p4 = p4 + a[k + 4] * b[k + 4]
+            p5 = p5 + a[k + 5] * b[k + 5]
+            p6 = p6 + a[k + 6] * b[k + 6]
+            p7 = p7 + a[k + 7] * b[k + 7]
+        for k in range(n8, n):
+            p0 = p0 + a[k] * b[k]
+    else:
+        for k in range(n):
+            p0 = p0 + a[k] * b[k * stride_b]
+    return <double>(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
+
+
+cdef inline void _scatter_row3(real_t* dst, const real_t* src, real_t w0, real_t w1,
+                               real_t w2, Py_ssize_t d, Py_ssize_t lo0, Py_ssize_t hi0,
+                               Py_ssize_t lo1, Py_ssize_t hi1, Py_ssize_t lo2,
+                               Py_ssize_t hi2) noexcept nogil:
+    """dst[ow + j*d] += w_j * src[ow] for the three taps j of a kernel row, ow in
+    [lo_j, hi_j) (unit stride): one pass over dst where all three taps are valid."""
+    cdef Py_ssize_t ow, a, b
+    # dst position p takes src[p], src[p - d], src[p - 2d] from taps 0, 1, 2
+    a = lo0
+    if lo1 + d > a:
+        a = lo1 + d
+    if lo2 + 2 * d > a:
+        a = lo2 + 2 * d
+    b = hi0
+    if hi1 + d < b:
+        b = hi1 + d
+    if hi2 + 2 * d < b:
+        b = hi2 + 2 * d
+    if a >= b:
+        for ow in range(lo0, hi0):
+            dst[ow] += w0 * src[ow]
+        for ow in range(lo1, hi1):
+            dst[ow + d] += w1 * src[ow]
+        for ow in range(lo2, hi2):
+            dst[ow + 2 * d] += w2 * src[ow]
+        return
+    for ow in range(lo0, a):
+        dst[ow] += w0 * src[ow]
+    for ow in range(lo1, a - d):
+        dst[ow + d] += w1 * src[ow]
+    for ow in range(lo2, a - 2 * d):
+        dst[ow + 2 * d] += w2 * src[ow]
+    for ow in range(a, b):
+        dst[ow] += w0 * src[ow] + w1 * src[ow - d] + w2 * src[ow - 2 * d]
+    for ow in range(b, hi0):
+        dst[ow] += w0 * src[ow]
+    for ow in range(b - d, hi1):
+        dst[ow + d] += w1 * src[ow]
+    for ow in range(b - 2 * d, hi2):
+        dst[ow + 2 * d] += w2 * src[ow]
+
+
 cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                        const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
-                       real_t[:, :, :, ::1] dweight, real_t[:, ::1] acc,
-                       const Py_ssize_t[:, ::1] bounds, Py_ssize_t c_in, Py_ssize_t h,
+                       real_t[:, :, :, ::1] dweight, double[:, ::1] tot,
+                       const Py_ssize_t* bounds, Py_ssize_t c_in, Py_ssize_t h,
                        Py_ssize_t w, bint want_dx, bint want_dw, const ConvGeom* g) noexcept nogil:
     """Input and weight gradients of a convolution with one input channel per group.
 
     One task per input channel c (and so per group): for every image it adds the
     input gradient onto dx[n, c] and the weight gradient of the group's output
-    channels into acc (the thread's (C_out/groups)*kh*kw rows of wo partial sums),
-    while grad_output's and x's planes are still in cache. acc and bounds as for
-    _direct_weight.
+    channels into tot (the thread's (C_out/groups)*kh*kw double sums), while
+    grad_output's and x's planes are still in cache. bounds as for _direct_weight.
     """
     cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1]
     cdef Py_ssize_t cout_g = c_out // c_in
     cdef Py_ssize_t taps = g.kh * g.kw, wo = g.wo, sw = g.sw, plane_out = g.ho * g.wo
     cdef int nt = _threads(2 * n_img * c_out * taps * plane_out, c_in)
-    cdef Py_ssize_t c, n, m, co, t, i, j, oh, ih, ow, lo, hi, k
+    cdef Py_ssize_t c, n, m, co, t, i, j, oh, ih, lo, hi, k
     cdef const real_t* gplane
     cdef const real_t* grow
     cdef const real_t* xrow
-    cdef real_t* a
-    cdef double total
+    cdef const real_t* wk
+    cdef real_t* drow
+    cdef double* a
+    cdef bint fuse3 = g.kw == 3 and sw == 1
     cdef const real_t* gbase = &gy[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef const real_t* xbase = NULL
     cdef real_t* dbase = NULL
-    cdef real_t* abase = NULL
+    cdef double* abase = NULL
     cdef Py_ssize_t lda = 0
     if want_dw:
         xbase = &x[0, 0, 0, 0]
-        abase = &acc[0, 0]
-        lda = acc.shape[1]
-        if nt > acc.shape[0]:
-            nt = <int>acc.shape[0]
+        abase = &tot[0, 0]
+        lda = tot.shape[1]
+        if nt > tot.shape[0]:
+            nt = <int>tot.shape[0]
     if want_dx:
         dbase = &dx[0, 0, 0, 0]
     for c in prange(c_in, schedule="dynamic", num_threads=nt):
         a = abase + threadid() * lda
         if want_dw:
-            for k in range(cout_g * taps * wo):
+            for k in range(cout_g * taps):
                 a[k] = 0
         for n in range(n_img):
             for m in range(cout_g):
                 co = c * cout_g + m
                 gplane = gbase + (n * c_out + co) * plane_out
-                if want_dx:
+                if want_dx and fuse3:
+                    for oh in range(g.ho):
+                        grow = gplane + oh * wo
+                        for i in range(g.kh):
+                            ih = oh * g.sh - g.pt + i * g.dh
+                            if ih < 0 or ih >= h:
+                                continue
+                            wk = wbase + co * taps + i * 3
+                            drow = dbase + ((n * c_in + c) * h + ih) * w - g.pl
+                            _scatter_row3(drow, grow, wk[0], wk[1], wk[2], g.dw,
+                                          bounds[0], bounds[3], bounds[1],
+                                          bounds[4], bounds[2], bounds[5])
+                elif want_dx:
                     for t in range(taps):
                         _scatter_scaled(gplane, wbase[co * taps + t], h, w, g, t // g.kw,
                                         t % g.kw, 0, h, dbase + (n * c_in + c) * h * w)
@@ -324,45 +404,51 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
                             if ih < 0 or ih >= h:
                                 continue
                             for j in range(g.kw):
-                                lo = bounds[0, j]
-                                hi = bounds[1, j]
-                                xrow = xbase + ((n * c_in + c) * h + ih) * w + j * g.dw - g.pl
-                                k = (m * taps + i * g.kw + j) * wo
-                                if sw == 1:
-                                    for ow in range(lo, hi):
-                                        a[k + ow] += grow[ow] * xrow[ow]
-                                else:
-                                    for ow in range(lo, hi):
-                                        a[k + ow] += grow[ow] * xrow[ow * sw]
+                                lo = bounds[j]
+                                hi = bounds[g.kw + j]
+                                if lo < hi:
+                                    xrow = xbase + ((n * c_in + c) * h + ih) * w + j * g.dw - g.pl
+                                    a[m * taps + i * g.kw + j] += _dot(grow + lo, xrow + lo * sw,
+                                                                       hi - lo, sw)
         if want_dw:
             for m in range(cout_g):
                 for t in range(taps):
-                    total = 0
-                    k = (m * taps + t) * wo
-                    for ow in range(wo):
-                        total = total + a[k + ow]
-                    dweight[c * cout_g + m, 0, t // g.kw, t % g.kw] = <real_t>total
+                    dweight[c * cout_g + m, 0, t // g.kw, t % g.kw] = <real_t>a[m * taps + t]
 
 
-cdef void _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+cdef int _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                            const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
                            real_t[:, :, :, ::1] dweight, real_t[::1] dbias, real_t[:, ::1] acc,
-                           Py_ssize_t groups, const ConvGeom* g):
-    cdef Py_ssize_t j, lo, hi
-    cdef Py_ssize_t[:, ::1] bounds = None
-    if dweight is not None:
-        bounds = np.empty((2, g.kw), np.intp)
-        for j in range(g.kw):
-            valid_ow(g, x.shape[3], j, &lo, &hi)
-            bounds[0, j] = lo
-            bounds[1, j] = hi
+                           double[:, ::1] tot, Py_ssize_t groups, const ConvGeom* g) except -1:
+    cdef Py_ssize_t j
     cdef Py_ssize_t c_in = weight.shape[1] * groups
     cdef Py_ssize_t h = dx.shape[2] if dx is not None else x.shape[2]
     cdef Py_ssize_t w = dx.shape[3] if dx is not None else x.shape[3]
-    cdef bint per_channel = weight.shape[1] == 1 and c_in >= 2 * omp_get_max_threads()
+    # bounds[j], bounds[kw + j]: the output columns [lo, hi) whose tap column j reads
+    # inside the image (on the stack for the usual kernel widths)
+    cdef Py_ssize_t small[32]
+    cdef Py_ssize_t* bounds = small
+    if g.kw > 16:
+        bounds = <Py_ssize_t*>malloc(2 * g.kw * sizeof(Py_ssize_t))
+        if bounds == NULL:
+            raise MemoryError()
+    for j in range(g.kw):
+        valid_ow(g, w, j, &bounds[j], &bounds[g.kw + j])
+    try:
+        _run_direct(gy, x, weight, dx, dweight, dbias, acc, tot, bounds, groups, c_in, h, w, g)
+    finally:
+        if bounds != small:
+            free(bounds)
+
+
+cdef void _run_direct(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
+                      const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
+                      real_t[:, :, :, ::1] dweight, real_t[::1] dbias, real_t[:, ::1] acc,
+                      double[:, ::1] tot, const Py_ssize_t* bounds, Py_ssize_t groups,
+                      Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w, const ConvGeom* g):
     with nogil:
-        if per_channel and (dx is not None or dweight is not None):
-            _per_channel(gy, x, weight, dx, dweight, acc, bounds, c_in, h, w,
+        if tot is not None:
+            _per_channel(gy, x, weight, dx, dweight, tot, bounds, c_in, h, w,
                          dx is not None, dweight is not None, g)
         else:
             if dx is not None:
@@ -373,19 +459,21 @@ cdef void _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, 
             _bias(gy, dbias)
 
 
-def direct_backward(gy, x, weight, dx, dweight, dbias, acc, Py_ssize_t groups, tuple geom):
+def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t groups, tuple geom):
     """The requested gradients by the direct kernels, in one call (N >= 1).
 
     All arrays share gy's dtype (float32 or float64; dispatched here rather than by
     a fused def, whose dispatch costs more than a tiny problem's kernel). dx (zeroed),
-    dweight and dbias are written when not None; x and acc (per-thread scratch,
-    (threads, kh*kw*wo)) are needed only for dweight.
+    dweight and dbias are written when not None; x is needed only for dweight.
+    With tot (float64 per-thread sums, (threads, C_out/groups*kh*kw); one input channel
+    per group only) the fused per-channel kernel runs, else the separate input and
+    weight kernels, the latter with acc (per-thread rows, (threads, kh*kw*wo)).
     """
     cdef ConvGeom g = _geom(geom)
     if gy.dtype == np.float32:
-        _direct_backward[float](gy, x, weight, dx, dweight, dbias, acc, groups, &g)
+        _direct_backward[float](gy, x, weight, dx, dweight, dbias, acc, tot, groups, &g)
     else:
-        _direct_backward[double](gy, x, weight, dx, dweight, dbias, acc, groups, &g)
+        _direct_backward[double](gy, x, weight, dx, dweight, dbias, acc, tot, groups, &g)
 
 
 # ---------------------------------------------------------------------------------

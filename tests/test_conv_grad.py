@@ -59,6 +59,8 @@ CONFIGS = [
     ((1, 2, 6, 6), (2, 2, 3, 3), 3, "valid", 1, 1, "zeros"),
     ((2, 4, 6, 5), (4, 1, 3, 3), (2, 1), 2, 1, 4, "zeros"),  # depthwise
     ((2, 3, 6, 6), (6, 1, 3, 2), 1, 1, 2, 3, "zeros"),  # depthwise, multiplier 2
+    ((1, 4, 3, 20), (4, 1, 2, 17), 1, (1, 2), (1, 1), 4, "zeros"),  # a kernel row wider than 16
+    ((2, 4, 7, 9), (8, 1, 3, 3), (1, 2), ((2, 0), (3, 1)), (2, 3), 4, "zeros"),
     ((2, 1, 7, 7), (5, 1, 5, 5), 1, 2, 1, 1, "zeros"),  # LeNet-like single channel
     ((2, 6, 5, 5), (6, 2, 1, 1), 1, 0, 1, 3, "zeros"),  # 1x1 grouped
     ((2, 4, 5, 6), (8, 4, 1, 1), 2, 1, 1, 1, "zeros"),  # 1x1 strided and padded

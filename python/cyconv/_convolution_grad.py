@@ -119,9 +119,14 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
     direct = cin_g == 1 and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
     plan = _plan(n_img, cin_g * kh * kw, ho, wo, dtype.itemsize, pointwise, direct)
     if plan is None:
-        rows = kh * kw * wo * (c_out // groups if cin_g == 1 else 1)  # see _conv_grad._per_channel
-        acc = np.empty((_runtime.get_num_threads(), rows), dtype) if want_weight else None
-        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, groups, geom)
+        threads = _runtime.get_num_threads()
+        acc = tot = None
+        if cin_g == 1 and cin_g * groups >= 2 * threads:
+            # one task per input channel: both gradients while its planes are in cache
+            tot = np.empty((threads, (c_out // groups) * kh * kw))
+        elif want_weight:
+            acc = np.empty((threads, kh * kw * wo), dtype)
+        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
     else:
         nb, rows = plan
         _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
