@@ -63,7 +63,8 @@ cdef inline Py_ssize_t _bands(Py_ssize_t planes, Py_ssize_t h, int nt) noexcept 
 
 
 def gather(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, Py_ssize_t n0, Py_ssize_t nb,
-           Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom):
+           Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom,
+           int max_threads=0):
     """im2col of images [n0, n0+nb), channels [c0, c0+cn), output rows [oh0, oh1).
 
     Image b's columns start at column b*(oh1-oh0)*wo of cols (cn*kh*kw rows).
@@ -76,6 +77,8 @@ def gather(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, Py_ssize_t n0, Py_
     cdef Py_ssize_t ld = cols.shape[1]
     cdef Py_ssize_t task, b, r, t
     cdef int nt = _threads(nb * rows * per_image, nb * rows)
+    if 0 < max_threads < nt:
+        nt = max_threads
     cdef const real_t* base = &x[0, 0, 0, 0]
     cdef real_t* out = &cols[0, 0]
     with nogil:
@@ -88,7 +91,8 @@ def gather(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, Py_ssize_t n0, Py_
 
 
 def scatter(const real_t[:, ::1] cols, real_t[:, :, :, ::1] dx, Py_ssize_t n0, Py_ssize_t nb,
-            Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom):
+            Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, tuple geom,
+            int max_threads=0):
     """col2im: add the columns laid out as :func:`gather` makes them onto dx."""
     cdef ConvGeom g = _geom(geom)
     cdef Py_ssize_t taps = g.kh * g.kw
@@ -97,6 +101,8 @@ def scatter(const real_t[:, ::1] cols, real_t[:, :, :, ::1] dx, Py_ssize_t n0, P
     cdef Py_ssize_t ld = cols.shape[1]
     cdef Py_ssize_t planes = nb * cn
     cdef int nt = _threads(planes * taps * per_image, planes * h)
+    if 0 < max_threads < nt:
+        nt = max_threads
     cdef Py_ssize_t nbands = _bands(planes, h, nt)
     cdef Py_ssize_t band_h = (h + nbands - 1) // nbands
     cdef Py_ssize_t task, plane, b, c, t, lo
@@ -481,7 +487,7 @@ def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t grou
 
 
 def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
-                  Py_ssize_t nb, Py_ssize_t rows, bint pointwise):
+                  Py_ssize_t nb, Py_ssize_t rows, bint pointwise, int kernel_threads=0):
     """Input and/or weight gradient by GEMM, blocked over images and output rows.
 
     gy (N, C_out, Ho, Wo), x (N, C_in, H, W) (None when dweight is None), weight
@@ -530,7 +536,7 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                     if direct_cols:
                         c = x[n0, ci0:ci0 + cin_g].reshape(cin_g, plane)
                     else:
-                        gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom)
+                        gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
                     if transposed_dw:
                         np.matmul(c, gyb.T, out=tmp)
                         if first:
@@ -547,5 +553,5 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                         np.matmul(w2[co].T, gyb, out=dx[n0, ci0:ci0 + cin_g].reshape(cin_g, plane))
                     else:
                         np.matmul(w2[co].T, gyb, out=c)
-                        scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom)
+                        scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
             first = False

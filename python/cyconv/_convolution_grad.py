@@ -35,6 +35,10 @@ _BLOCK_BYTES = 1 << 20
 # A 1x1 convolution with at least this many output positions per image runs one GEMM
 # per image on the arrays themselves (no gathering into blocks).
 _POINTWISE_PER_IMAGE = 128
+# Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
+# threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
+# each pool's idle-spinning threads slow the other down.
+_GEMM_KERNEL_THREADS = 1
 # One input channel per group with at most this many (output channel, tap) pairs per
 # input cell: the direct kernels beat a GEMM whose inner dimension is that thin.
 _DIRECT_MAX_TAPS = 32
@@ -130,7 +134,7 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
     else:
         nb, rows = plan
         _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
-                                 groups, geom, nb, rows, pointwise)
+                                 groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
         if want_bias:
             _conv_grad.bias_grad(gy, dbias)
     return dx, dweight, dbias
