@@ -113,7 +113,7 @@ cdef inline void im2col(const real_t[:, :, ::1] x, const ConvGeom* g,
     cdef Py_ssize_t h = x.shape[1], w = x.shape[2]
     cdef Py_ssize_t taps = g.kh * g.kw
     cdef Py_ssize_t r, c, t
-    cdef Py_ssize_t ld = cols.shape[1]
+    cdef Py_ssize_t ld = cols.strides[0] // sizeof(real_t)
     cdef const real_t* base = &x[0, 0, 0]
     cdef real_t* out = &cols[0, 0]
     for r in prange(cn * taps, schedule="static"):

@@ -15,16 +15,33 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv_grad, _runtime
+import os
+
+from . import _runtime
 from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._conv_args import PADDING_MODES, conv_setup
 from ._shapes import _AXES, _int, _padding, _pair, _spatial
 
-try:  # the shared workspace bound (cyconv.get_workspace_limit)
-    from ._workspace import get_workspace_limit
-except ImportError:  # pragma: no cover - until the workspace module is merged
-    def get_workspace_limit():
-        return 64 << 20
+from ._convolution import _cpu_has_avx2_fma
+from ._workspace import get_workspace_limit
+
+
+def _load_kernels():
+    """The gradient kernels: the AVX2+FMA build when the CPU can run it
+    (``CYCONV_BASELINE_KERNELS=1`` forces the baseline build, as for the forward pass)."""
+    if not os.environ.get("CYCONV_BASELINE_KERNELS") and _cpu_has_avx2_fma():
+        try:
+            from . import _conv_grad_avx2
+
+            return _conv_grad_avx2
+        except ImportError:  # not built (non-x86 platform)
+            pass
+    from . import _conv_grad
+
+    return _conv_grad
+
+
+_conv_grad = _load_kernels()
 
 __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 
