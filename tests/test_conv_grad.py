@@ -407,3 +407,38 @@ def test_reference_transposed_matches_reference_gradient():
     xt = conv_transpose2d_ref(gy, w, stride=(2, 1), padding=((1, 0), (0, 0)), output_padding=(1, 0))
     assert xt.shape == dx.shape == x.shape
     np.testing.assert_allclose(xt, dx, rtol=1e-13)
+
+
+@pytest.mark.parametrize("variant", ["avx2", "baseline"])
+@pytest.mark.parametrize("cfg", CONFIGS[::3], ids=_ids)
+def test_kernel_builds_agree(cfg, variant, strategy, monkeypatch):
+    """Both compiled builds of the gradient kernels (AVX2+FMA and the x86-64 baseline)."""
+    from cyconv import _conv_grad
+
+    if variant == "avx2":
+        kernels = pytest.importorskip("cyconv._conv_grad_avx2")
+        if not grad_mod._cpu_has_avx2_fma():
+            pytest.skip("this CPU has no AVX2+FMA")
+    else:
+        kernels = _conv_grad
+    monkeypatch.setattr(grad_mod, "_conv_grad", kernels)
+    rng = np.random.default_rng(13)
+    x, w, gy, geo, kwargs = _random_case(cfg, rng, np.float32)
+    got = conv2d_backward(gy, x, w, **kwargs)
+    for g, r in zip(got, conv2d_grads_ref(gy, x, w, *geo)):
+        np.testing.assert_allclose(g, r, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(r).max()))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)
+def test_adjoint_identity_with_forward_conv2d(cfg):
+    """<conv2d(x), g> == <x, dL/dx> and <conv2d(x; w), g> == <w, dL/dw> with cyconv.conv2d."""
+    rng = np.random.default_rng(14)
+    x, w, gy, _, kwargs = _random_case(cfg, rng)
+    y = cyconv.conv2d(x, w, **kwargs)
+    assert y.shape == gy.shape
+    dx, dw, db = conv2d_backward(gy, x, w, **kwargs)
+    lhs = np.sum(y * gy)
+    np.testing.assert_allclose(np.sum(dw * w), lhs, rtol=1e-11)  # conv2d is linear in w
+    np.testing.assert_allclose(np.sum(dx * x), lhs, rtol=1e-11)  # and in x (every padding mode is linear)
+    np.testing.assert_allclose(np.sum(cyconv.conv2d(x, w, np.ones(w.shape[0]), **kwargs) * gy) - lhs,
+                               db.sum(), rtol=1e-10, atol=1e-10)
