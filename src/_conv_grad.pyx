@@ -555,3 +555,145 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                         np.matmul(w2[co].T, gyb, out=c)
                         scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
             first = False
+
+
+# ---------------------------------------------------------------------------------
+# GEMM on "wide" rows (stride 1)
+#
+# With stride 1, the patches of tap (i, j) for output rows [oh0, oh1) are one
+# contiguous run of a zero-padded frame (Hp x Wp, Hp = Ho + dh*(kh-1), Wp = Wo +
+# dw*(kw-1)), if every output row is taken Wp wide instead of Wo: the last Wp - Wo
+# columns of each row are junk. grad_output is laid out the same way with zeros in
+# the junk columns, so they add nothing to the weight gradient, and the scatter skips
+# them. The gather is then a plain copy per tap, and the scatter one unit-stride pass
+# per output row.
+
+
+cdef void _gather_wide(const real_t[:, :, :, ::1] frame, real_t[:, ::1] cols, Py_ssize_t c0,
+                       Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t kh,
+                       Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
+    cdef Py_ssize_t nb = frame.shape[0], c_all = frame.shape[1]
+    cdef Py_ssize_t hp = frame.shape[2], wp = frame.shape[3], plane = hp * wp
+    cdef Py_ssize_t taps = kh * kw, rows = cn * taps
+    cdef Py_ssize_t per_image = (oh1 - oh0) * wp, ld = cols.shape[1]
+    cdef Py_ssize_t task, b, r, t, start, m, k
+    cdef const real_t* src
+    cdef real_t* dst
+    for task in range(nb * rows):
+        b = task // rows
+        r = task % rows
+        t = r % taps
+        start = (oh0 + (t // kw) * dh) * wp + (t % kw) * dw
+        m = plane - start
+        if m > per_image:
+            m = per_image
+        src = &frame[b, c0 + r // taps, 0, 0] + start
+        dst = &cols[r, b * per_image]
+        for k in range(m):
+            dst[k] = src[k]
+        for k in range(m, per_image):
+            dst[k] = 0
+
+
+cdef void _scatter_wide(const real_t[:, ::1] cols, real_t[:, :, :, ::1] frame, Py_ssize_t c0,
+                        Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t wo) noexcept nogil:
+    cdef Py_ssize_t nb = frame.shape[0], wp = frame.shape[3]
+    cdef Py_ssize_t taps = kh * kw, rows = cn * taps
+    cdef Py_ssize_t per_image = (oh1 - oh0) * wp
+    cdef Py_ssize_t task, b, r, t, oh, ow
+    cdef const real_t* src
+    cdef real_t* dst
+    for task in range(nb * rows):
+        b = task // rows
+        r = task % rows
+        t = r % taps
+        src = &cols[r, b * per_image]
+        dst = &frame[b, c0 + r // taps, 0, 0] + (oh0 + (t // kw) * dh) * wp + (t % kw) * dw
+        for oh in range(oh1 - oh0):
+            for ow in range(wo):
+                dst[ow] += src[ow]
+            src += wp
+            dst += wp
+
+
+def gather_wide(const real_t[:, :, :, ::1] frame, real_t[:, ::1] cols, Py_ssize_t c0,
+                Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t kh, Py_ssize_t kw,
+                Py_ssize_t dh, Py_ssize_t dw):
+    """Wide-row im2col of channels [c0, c0+cn) of every image of a padded frame block."""
+    with nogil:
+        _gather_wide(frame, cols, c0, cn, oh0, oh1, kh, kw, dh, dw)
+
+
+def scatter_wide(const real_t[:, ::1] cols, real_t[:, :, :, ::1] frame, Py_ssize_t c0,
+                 Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t kh, Py_ssize_t kw,
+                 Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t wo):
+    """Wide-row col2im: add the columns (junk columns skipped) onto the frame block."""
+    with nogil:
+        _scatter_wide(cols, frame, c0, cn, oh0, oh1, kh, kw, dh, dw, wo)
+
+
+def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
+                       Py_ssize_t nb, Py_ssize_t rows):
+    """gemm_backward for stride 1 on wide rows (see above); same arguments.
+
+    The workspace is (C_in/groups*kh*kw, nb*rows*Wp); each image block also gets a
+    zero-padded frame of x (for dweight) and of dx (for the input gradient).
+    """
+    n_img, c_out, ho, wo = gy.shape
+    cin_g, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    _, _, _, _, dh, dw, pt, pl, _, _ = geom
+    c_in = cin_g * groups
+    cout_g = c_out // groups
+    k = cin_g * kh * kw
+    hp, wp = ho + dh * (kh - 1), wo + dw * (kw - 1)
+    h, w = (dx if dx is not None else x).shape[2:]
+    # the image's part of the frame: frame[pt:pt+hh, pl:pl+ww] = image[:hh, :ww]
+    hh, ww = max(0, min(h, hp - pt)), max(0, min(w, wp - pl))
+    dtype = gy.dtype
+    w2 = weight.reshape(c_out, k)
+    dw2 = None if dweight is None else dweight.reshape(c_out, k)
+    cols = np.empty(k * nb * rows * wp, dtype)
+    transposed_dw = dtype == np.float32
+    tmp = None
+    if dweight is not None:
+        tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), dtype)
+    first = True
+    for n0 in range(0, n_img, nb):
+        nbb = min(nb, n_img - n0)
+        frame = dframe = None
+        if dweight is not None:
+            frame = np.zeros((nbb, c_in, hp, wp), dtype)
+            frame[:, :, pt:pt + hh, pl:pl + ww] = x[n0:n0 + nbb, :, :hh, :ww]
+        if dx is not None:
+            dframe = np.zeros((nbb, c_in, hp, wp), dtype)
+        for oh0 in range(0, ho, rows):
+            oh1 = min(ho, oh0 + rows)
+            m = nbb * (oh1 - oh0) * wp
+            c = cols[:k * m].reshape(k, m)
+            gyw = np.zeros((c_out, nbb, oh1 - oh0, wp), dtype)
+            gyw[:, :, :, :wo] = gy[n0:n0 + nbb, :, oh0:oh1].transpose(1, 0, 2, 3)
+            gyw = gyw.reshape(c_out, m)
+            for grp in range(groups):
+                ci0 = grp * cin_g
+                co = slice(grp * cout_g, (grp + 1) * cout_g)
+                gyb = gyw[co]
+                if dw2 is not None:
+                    gather_wide(frame, c, ci0, cin_g, oh0, oh1, kh, kw, dh, dw)
+                    if transposed_dw:
+                        np.matmul(c, gyb.T, out=tmp)
+                        if first:
+                            dw2[co] = tmp.T
+                        else:
+                            dw2[co] += tmp.T
+                    elif first:
+                        np.matmul(gyb, c.T, out=dw2[co])
+                    else:
+                        np.matmul(gyb, c.T, out=tmp)
+                        dw2[co] += tmp
+                if dframe is not None:
+                    np.matmul(w2[co].T, gyb, out=c)
+                    scatter_wide(c, dframe, ci0, cin_g, oh0, oh1, kh, kw, dh, dw, wo)
+            first = False
+        if dframe is not None:
+            dx[n0:n0 + nbb, :, :hh, :ww] = dframe[:, :, pt:pt + hh, pl:pl + ww]

@@ -296,22 +296,27 @@ def test_thread_counts_agree(cfg):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())
 
 
-def test_workspace_is_bounded(monkeypatch):
-    """With a small limit the GEMM path works in row blocks; the result does not change."""
+@pytest.mark.parametrize("stride,entry,plan", [
+    (1, "gemm_backward_wide", (1, 3)),  # 3 output rows of 32 (padded) columns
+    (2, "gemm_backward", (1, 8)),  # 8 output rows of 15 columns
+])
+def test_workspace_is_bounded(monkeypatch, stride, entry, plan):
+    """With a small limit the GEMM paths work in row blocks; the result does not change."""
     rng = np.random.default_rng(10)
-    x, w, gy, _, kwargs = _random_case(((2, 4, 30, 30), (5, 4, 3, 3), 1, 1, 1, 1, "zeros"), rng)
-    want = conv2d_backward(gy, x, w, **kwargs)
+    cfg = ((2, 4, 30, 30), (5, 4, 3, 3), stride, 1, 1, 1, "zeros")
+    x, w, gy, geo, kwargs = _random_case(cfg, rng)
+    want = conv2d_grads_ref(gy, x, w, *geo)
     seen = []
-    real = grad_mod._conv_grad.gemm_backward
+    real = getattr(grad_mod._conv_grad, entry)
 
     def spy(*args):
-        seen.append(args[7:10])
+        seen.append(args[7:9])
         return real(*args)
 
-    monkeypatch.setattr(grad_mod._conv_grad, "gemm_backward", spy)
+    monkeypatch.setattr(grad_mod._conv_grad, entry, spy)
     monkeypatch.setattr(grad_mod, "get_workspace_limit", lambda: 36 * 30 * 8 * 4)
     got = conv2d_backward(gy, x, w, **kwargs)
-    assert seen == [(1, 4, False)]  # one image, 4 output rows per block
+    assert seen == [plan]
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

@@ -52,6 +52,9 @@ _BLOCK_BYTES = 1 << 20
 # A 1x1 convolution with at least this many output positions per image runs one GEMM
 # per image on the arrays themselves (no gathering into blocks).
 _POINTWISE_PER_IMAGE = 128
+# Stride 1: GEMMs on rows widened to the padded width (contiguous gathers, a little
+# more GEMM work) when that is at most this factor wider than the output.
+_WIDE_MAX = 1.5
 # Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
 # threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
 # each pool's idle-spinning threads slow the other down.
@@ -149,9 +152,16 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
             acc = np.empty((threads, kh * kw * wo), dtype)
         _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
     else:
+        _, _, _, _, dh, dwl, _, _, _, _ = geom
+        wide_w = wo + dwl * (kw - 1)
         nb, rows = plan
-        _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
-                                 groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
+        if sh == sw == 1 and not pointwise and wide_w <= _WIDE_MAX * wo:
+            nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, dtype.itemsize, False, False)
+            _conv_grad.gemm_backward_wide(gy, x if want_weight else None, weight, dx, dweight,
+                                          groups, geom, nb, rows)
+        else:
+            _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
+                                     groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
         if want_bias:
             _conv_grad.bias_grad(gy, dbias)
     return dx, dweight, dbias
