@@ -1,0 +1,105 @@
+"""Normalisation of convolution arguments, shared by the forward and backward passes.
+
+``conv_setup`` turns what the user passed into a :class:`ConvSetup`: canonical
+(C-contiguous, native, compute-dtype) 4-D arrays, normalised geometry, and the
+output shape. Padding modes other than zeros are applied here with ``np.pad``, so
+the kernels only ever see zero padding.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._arrays import as_array, canonical, compute_dtypes
+from ._shapes import _check_conv_shapes, _conv_out_hw, _int, _padding, _pair
+
+PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class ConvSetup(NamedTuple):
+    x: np.ndarray  # (N, C_in, H', W'): canonical, already padded unless mode is 'zeros'
+    weight: np.ndarray  # (C_out, C_in/groups, kh, kw), canonical
+    bias: object  # (C_out,) canonical, or None
+    stride: tuple
+    padding: tuple  # ((top, bottom), (left, right)) still to apply as zeros
+    dilation: tuple
+    groups: int
+    padding_mode: str
+    mode_padding: tuple  # ((t, b), (l, r)) applied by np.pad for a non-zero mode
+    out_shape: tuple  # (N, C_out, Ho, Wo)
+    batched: bool  # False: the user passed (C, H, W) and gets (C_out, Ho, Wo)
+    input_shape: tuple  # the user's (N, C_in, H, W), before any mode padding
+    compute_dtype: np.dtype
+    result_dtype: np.dtype
+
+
+def padding_mode_of(padding_mode):
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"padding_mode must be one of {', '.join(repr(m) for m in PADDING_MODES)}; got {padding_mode!r}"
+        )
+    return padding_mode
+
+
+def _check_mode_padding(mode, pads, hw):
+    """PyTorch's limits: reflect needs pad < size, circular pad <= size."""
+    for (before, after), n, axis in zip(pads, hw, ("height", "width")):
+        limit = n - 1 if mode == "reflect" else n
+        if mode in ("reflect", "circular") and max(before, after) > limit:
+            raise ValueError(
+                f"padding_mode={mode!r} needs padding {'<' if mode == 'reflect' else '<='} the input "
+                f"{axis} ({n}) on each side, got {axis} padding {(before, after)}"
+            )
+
+
+def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mode,
+               extra_arrays=()):
+    """Validate and normalise conv2d arguments (see :func:`cyconv.conv2d`).
+
+    ``extra_arrays`` take part in dtype promotion only (e.g. a backward's grad_output).
+    """
+    x = as_array(x, "input")
+    weight = as_array(weight, "weight")
+    arrays = [x, weight]
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        arrays.append(bias)
+    arrays.extend(extra_arrays)
+    stride = _pair(stride, "stride")
+    dilation = _pair(dilation, "dilation")
+    groups = _int(groups, "groups")
+    mode = padding_mode_of(padding_mode)
+
+    batched = x.ndim == 4
+    lead, hw = _check_conv_shapes(x.shape, weight.shape, groups, "input", "weight")
+    c_out = weight.shape[0]
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")
+    pads = _padding(padding, weight.shape[2:], dilation)
+    out_hw = _conv_out_hw(hw, weight.shape[2:], stride, pads, dilation)
+
+    compute_dtype, result_dtype = compute_dtypes(*arrays)
+    x4 = x if batched else x[np.newaxis]
+    input_shape = x4.shape
+    x4 = canonical(x4, compute_dtype)
+    mode_pads = ((0, 0), (0, 0))
+    if PADDING_MODES[mode] is not None and any(map(any, pads)):
+        _check_mode_padding(mode, pads, hw)
+        x4 = np.pad(x4, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
+        mode_pads, pads = pads, ((0, 0), (0, 0))
+    return ConvSetup(
+        x=x4,
+        weight=canonical(weight, compute_dtype),
+        bias=None if bias is None else canonical(bias, compute_dtype),
+        stride=stride,
+        padding=pads,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=mode,
+        mode_padding=mode_pads,
+        out_shape=(input_shape[0], c_out) + out_hw,
+        batched=batched,
+        input_shape=input_shape,
+        compute_dtype=compute_dtype,
+        result_dtype=result_dtype,
+    )

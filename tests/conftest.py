@@ -1,0 +1,6 @@
+"""Shared test set-up: make the helper modules in tests/ (references) importable."""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
