@@ -1,1 +1,240 @@
-"""(kernels land here)"""
+"""Forward convolution kernels.
+
+Two strategies, chosen by the Python layer (cyconv._convolution):
+
+* GEMM: ``im2col_images`` gathers the patches of a block of images (or of a block
+  of output rows of one image) into a workspace; NumPy's matmul (multithreaded
+  BLAS) multiplies the weight matrix with it; ``scatter_bias`` / ``add_bias`` move
+  the product into the (N, C_out, Ho*Wo) result and add the bias.
+* Direct: ``direct_conv`` computes every output row as a sum of scaled, shifted
+  input rows -- no workspace, vectorisable inner loops, parallel over output rows.
+  It wins for depthwise/grouped convolutions, single-channel inputs and tiny inputs.
+
+Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
+zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0).
+"""
+from cython.parallel cimport prange, parallel, threadid
+
+from _types cimport real_t
+from _im2col cimport ConvGeom, make_geom, im2col_row
+
+
+cdef ConvGeom _geom(tuple geom):
+    """(kh, kw, sh, sw, dh, dw, pt, pl, ho, wo) -> ConvGeom."""
+    return make_geom(geom[0], geom[1], geom[2], geom[3], geom[4], geom[5],
+                     geom[6], geom[7], geom[8], geom[9])
+
+
+def im2col_images(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, tuple geom,
+                  Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t c0, Py_ssize_t cn,
+                  Py_ssize_t oh0, Py_ssize_t oh1):
+    """Columns of images [n0, n0+nb), channels [c0, c0+cn), output rows [oh0, oh1).
+
+    cols has cn*kh*kw rows; image b's block starts at column b*(oh1-oh0)*wo.
+    """
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t h = x.shape[2], w = x.shape[3], c_in = x.shape[1]
+    cdef Py_ssize_t taps = g.kh * g.kw, rows = cn * taps
+    cdef Py_ssize_t span = (oh1 - oh0) * g.wo, ld = cols.strides[0] // sizeof(real_t)
+    cdef Py_ssize_t item, b, r, c, t
+    cdef const real_t* base = &x[0, 0, 0, 0]
+    cdef real_t* dst = &cols[0, 0]
+    with nogil:
+        for item in prange(nb * rows, schedule="static"):
+            r = item % rows
+            b = item // rows
+            c = c0 + r // taps
+            t = r % taps
+            im2col_row(base + ((n0 + b) * c_in + c) * h * w, h, w, &g, t // g.kw, t % g.kw,
+                       oh0, oh1, dst + r * ld + b * span)
+
+
+def scatter_bias(const real_t[:, ::1] prod, real_t[:, :, ::1] out, const real_t[::1] bias,
+                 bint has_bias, Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t c0):
+    """out[n0+b, c0+co, :] = prod[co, b*L:(b+1)*L] (+ bias[c0+co]), L = out.shape[2]."""
+    cdef Py_ssize_t cn = prod.shape[0], L = out.shape[2]
+    cdef Py_ssize_t item, b, co, p
+    cdef real_t v
+    cdef const real_t* src
+    cdef real_t* dst
+    with nogil:
+        for item in prange(nb * cn, schedule="static"):
+            b = item // cn
+            co = item % cn
+            src = &prod[co, b * L]
+            dst = &out[n0 + b, c0 + co, 0]
+            v = bias[c0 + co] if has_bias else 0
+            for p in range(L):
+                dst[p] = src[p] + v
+
+
+def add_bias(real_t[:, :, ::1] out, const real_t[::1] bias, Py_ssize_t n0, Py_ssize_t nb,
+             Py_ssize_t p0, Py_ssize_t p1):
+    """out[n0:n0+nb, c, p0:p1] += bias[c] for every channel c."""
+    cdef Py_ssize_t cn = out.shape[1]
+    cdef Py_ssize_t item, b, c, p
+    cdef real_t v
+    cdef real_t* dst
+    with nogil:
+        for item in prange(nb * cn, schedule="static"):
+            b = item // cn
+            c = item % cn
+            v = bias[c]
+            dst = &out[n0 + b, c, 0]
+            for p in range(p0, p1):
+                dst[p] += v
+
+
+# ---------------------------------------------------------------------------------
+# Direct kernel. A work unit is (image, group, block of output rows): the input rows
+# the block needs are copied, zero padded, into the thread's scratch
+# (cg x rows x wp, wp = the padded width the taps reach), so every tap is in range;
+# then each output row is computed in register blocks of _V outputs, summing all
+# taps of all channels of the group before one store.
+
+cdef enum:
+    _V = 16  # outputs per register block
+
+
+cdef inline void _fill_scratch(const real_t* xg, Py_ssize_t cg, Py_ssize_t h, Py_ssize_t w,
+                               Py_ssize_t ih0, Py_ssize_t rows, Py_ssize_t pl, Py_ssize_t wp,
+                               real_t* scr) noexcept nogil:
+    """scr[c, r, q] = xg[c, ih0 + r, q - pl], 0 outside the plane."""
+    cdef Py_ssize_t c, r, q, ih, lo, hi
+    cdef const real_t* src
+    lo = pl if pl < wp else wp                     # first column inside the plane
+    hi = pl + w if pl + w < wp else wp             # one past the last
+    for c in range(cg):
+        for r in range(rows):
+            ih = ih0 + r
+            if ih < 0 or ih >= h:
+                for q in range(wp):
+                    scr[q] = 0
+            else:
+                src = xg + (c * h + ih) * w - pl
+                for q in range(lo):
+                    scr[q] = 0
+                for q in range(lo, hi):
+                    scr[q] = src[q]
+                for q in range(hi, wp):
+                    scr[q] = 0
+            scr += wp
+
+
+cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const real_t* wt,
+                              Py_ssize_t taps, real_t b, Py_ssize_t nrows, Py_ssize_t step,
+                              Py_ssize_t wo, Py_ssize_t sw, real_t* dst) noexcept nogil:
+    """nrows output rows (each wo wide, stored consecutively at dst) from the scratch.
+
+    Tap t of output row r reads scr[r*step + offs[t] + ow*sw] with weight wt[t]. The
+    first pass takes taps % 4 taps (or 4), then four at a time, so each pass over the output row (in L1) does four
+    multiply-adds per element. sw is passed separately so that the sw == 1 call
+    compiles to contiguous vector loops.
+    """
+    cdef Py_ssize_t r, ow, t
+    cdef real_t w0, w1, w2, w3
+    cdef const real_t* p0
+    cdef const real_t* p1
+    cdef const real_t* p2
+    cdef const real_t* p3
+    cdef Py_ssize_t first = taps % 4
+    if first == 0:
+        first = 4
+    for r in range(nrows):
+        # The first pass initialises the row with the bias and taps % 4 (or 4) taps.
+        w0 = wt[0]
+        p0 = scr + offs[0]
+        if first == 1:
+            for ow in range(wo):
+                dst[ow] = b + w0 * p0[ow * sw]
+        elif first == 2:
+            w1 = wt[1]
+            p1 = scr + offs[1]
+            for ow in range(wo):
+                dst[ow] = b + w0 * p0[ow * sw] + w1 * p1[ow * sw]
+        elif first == 3:
+            w1 = wt[1]
+            w2 = wt[2]
+            p1 = scr + offs[1]
+            p2 = scr + offs[2]
+            for ow in range(wo):
+                dst[ow] = b + w0 * p0[ow * sw] + w1 * p1[ow * sw] + w2 * p2[ow * sw]
+        else:
+            w1 = wt[1]
+            w2 = wt[2]
+            w3 = wt[3]
+            p1 = scr + offs[1]
+            p2 = scr + offs[2]
+            p3 = scr + offs[3]
+            for ow in range(wo):
+                dst[ow] = b + w0 * p0[ow * sw] + w1 * p1[ow * sw] + w2 * p2[ow * sw] + w3 * p3[ow * sw]
+        t = first
+        while t + 4 <= taps:
+            w0 = wt[t]
+            w1 = wt[t + 1]
+            w2 = wt[t + 2]
+            w3 = wt[t + 3]
+            p0 = scr + offs[t]
+            p1 = scr + offs[t + 1]
+            p2 = scr + offs[t + 2]
+            p3 = scr + offs[t + 3]
+            for ow in range(wo):
+                dst[ow] += w0 * p0[ow * sw] + w1 * p1[ow * sw] + w2 * p2[ow * sw] + w3 * p3[ow * sw]
+            t += 4
+        scr += step
+        dst += wo
+
+
+def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
+                const real_t[::1] bias, bint has_bias, real_t[:, :, :, ::1] out,
+                Py_ssize_t groups, tuple geom, Py_ssize_t block_rows, real_t[:, ::1] scratch,
+                Py_ssize_t[:, ::1] offsets):
+    """out = conv2d(x, weight) (+ bias) without GEMM.
+
+    Work units (image, group, block of block_rows output rows) run in parallel;
+    scratch has one row per thread of at least cg * in_rows * wp elements, with
+    in_rows = (block_rows-1)*sh + (kh-1)*dh + 1 and wp = (wo-1)*sw + (kw-1)*dw + 1;
+    offsets one row per thread of cg*kh*kw entries.
+    """
+    cdef ConvGeom g = _geom(geom)
+    cdef Py_ssize_t n = out.shape[0], c_out = out.shape[1], ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t cg = weight.shape[1], cog = c_out // groups
+    cdef Py_ssize_t taps = cg * g.kh * g.kw
+    cdef Py_ssize_t nblocks = (ho + block_rows - 1) // block_rows
+    cdef Py_ssize_t wp = (wo - 1) * g.sw + (g.kw - 1) * g.dw + 1
+    cdef Py_ssize_t nthreads = scratch.shape[0]
+    cdef Py_ssize_t unit, img, grp, blk, oh0, nr, rows, co, tid, ci, i, j
+    cdef real_t* scr
+    cdef Py_ssize_t* offs
+    cdef const real_t* xbase = &x[0, 0, 0, 0]
+    cdef const real_t* wbase = &weight[0, 0, 0, 0]
+    cdef real_t* obase = &out[0, 0, 0, 0]
+    if n == 0:
+        return
+    with nogil, parallel(num_threads=nthreads):
+        tid = threadid()
+        scr = &scratch[tid, 0]
+        offs = &offsets[tid, 0]
+        for unit in prange(n * groups * nblocks, schedule="dynamic"):
+            blk = unit % nblocks
+            grp = (unit // nblocks) % groups
+            img = unit // (nblocks * groups)
+            oh0 = blk * block_rows
+            nr = ho - oh0 if ho - oh0 < block_rows else block_rows
+            rows = (nr - 1) * g.sh + (g.kh - 1) * g.dh + 1
+            _fill_scratch(xbase + (img * c_in + grp * cg) * h * w, cg, h, w,
+                          oh0 * g.sh - g.pt, rows, g.pl, wp, scr)
+            for ci in range(cg):
+                for i in range(g.kh):
+                    for j in range(g.kw):
+                        offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
+            for co in range(grp * cog, (grp + 1) * cog):
+                if g.sw == 1:
+                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
+                                 nr, g.sh * wp, wo, 1,
+                                 obase + ((img * c_out + co) * ho + oh0) * wo)
+                else:
+                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
+                                 nr, g.sh * wp, wo, g.sw,
+                                 obase + ((img * c_out + co) * ho + oh0) * wo)

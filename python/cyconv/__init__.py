@@ -11,6 +11,7 @@ from ._convolution import conv2d, conv_transpose2d, convolve2d, correlate2d
 from ._convolution_grad import conv2d_backward
 from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from ._receptive_field import receptive_field
+from ._workspace import get_workspace_limit, set_workspace_limit
 from ._shapes import conv2d_output_shape, output_size, pool2d_output_shape
 
 __all__ = [
@@ -23,11 +24,13 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "get_num_threads",
+    "get_workspace_limit",
     "max_pool2d",
     "max_pool2d_backward",
     "output_size",
     "pool2d_output_shape",
     "receptive_field",
     "set_num_threads",
+    "set_workspace_limit",
     "show_config",
 ]

@@ -1,0 +1,71 @@
+"""The bound on the scratch memory of the GEMM convolutions.
+
+The GEMM paths gather patches (im2col) into a workspace of at most this many bytes,
+blocking over images and, when one image does not fit, over output rows. A
+convolution whose single output row would not fit uses the direct kernel instead,
+so the bound always holds. The limit is process-wide.
+"""
+
+from ._shapes import _int
+
+_DEFAULT = 64 << 20  # 64 MiB
+_limit = _DEFAULT
+
+
+def get_workspace_limit():
+    """The most scratch memory, in bytes, one convolution call may allocate.
+
+    Returns
+    -------
+    int
+        The limit in bytes (default 64 MiB).
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.get_workspace_limit()
+    67108864
+    """
+    return _limit
+
+
+def set_workspace_limit(nbytes):
+    """Bound the scratch memory of the convolutions to ``nbytes`` bytes.
+
+    Smaller limits trade speed for memory; results do not depend on the limit.
+
+    Parameters
+    ----------
+    nbytes : int
+        The limit in bytes, >= 0 (0 forces the workspace-free direct kernels),
+        or None for the default of 64 MiB.
+
+    Returns
+    -------
+    int
+        The previous limit, so that it can be restored.
+
+    Raises
+    ------
+    TypeError
+        If ``nbytes`` is not an integer.
+    ValueError
+        If ``nbytes`` is negative.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> old = cyconv.set_workspace_limit(1 << 20)
+    >>> cyconv.get_workspace_limit()
+    1048576
+    >>> _ = cyconv.set_workspace_limit(old)
+    """
+    global _limit
+    if nbytes is None:
+        value = _DEFAULT
+    else:
+        value = _int(nbytes, "nbytes")
+        if value < 0:
+            raise ValueError(f"nbytes must be >= 0, got {nbytes!r}")
+    old, _limit = _limit, value
+    return old
