@@ -535,17 +535,17 @@ class Sequential(Module):
     >>> net = Sequential(Conv2d(1, 6, 5, padding=2, rng=0), Sigmoid(), AvgPool2d(2, stride=2),
     ...                  Conv2d(6, 16, 5, rng=0), Sigmoid(), AvgPool2d(2, stride=2),
     ...                  Flatten(), Linear(16 * 5 * 5, 10, rng=0))
-    >>> print(net.summary((1, 1, 28, 28)))  # doctest: +NORMALIZE_WHITESPACE
-    #  layer                                       output shape     params  RF size  jump  start
-    -  input                                       (1, 1, 28, 28)        0      1x1   1x1    0,0
-    0  Conv2d(1, 6, kernel_size=(5, 5), padding=2)  (1, 6, 28, 28)      156      5x5   1x1   -2,-2
-    1  Sigmoid()                                   (1, 6, 28, 28)        0      5x5   1x1   -2,-2
-    2  AvgPool2d(kernel_size=(2, 2), stride=(2, 2), padding=0)  (1, 6, 14, 14)  0  6x6  2x2  -2,-2
-    3  Conv2d(6, 16, kernel_size=(5, 5))          (1, 16, 10, 10)   2416    14x14   2x2   -2,-2
-    4  Sigmoid()                                  (1, 16, 10, 10)      0    14x14   2x2   -2,-2
-    5  AvgPool2d(kernel_size=(2, 2), stride=(2, 2), padding=0)  (1, 16, 5, 5)  0  16x16  4x4  -2,-2
-    6  Flatten()                                  (1, 400)             0    16x16   4x4   -2,-2
-    7  Linear(400, 10)                            (1, 10)           4010      all     -      -
+    >>> print(net.summary((1, 1, 28, 28)))
+    #  layer                                        output shape     params  RF size  jump  start
+    -  input                                        (1, 1, 28, 28)        0      1x1   1x1    0,0
+    0  Conv2d(1, 6, kernel_size=(5, 5), padding=2)  (1, 6, 28, 28)      156      5x5   1x1  -2,-2
+    1  Sigmoid()                                    (1, 6, 28, 28)        0      5x5   1x1  -2,-2
+    2  AvgPool2d(kernel_size=(2, 2))                (1, 6, 14, 14)        0      6x6   2x2  -2,-2
+    3  Conv2d(6, 16, kernel_size=(5, 5))            (1, 16, 10, 10)    2416    14x14   2x2  -2,-2
+    4  Sigmoid()                                    (1, 16, 10, 10)       0    14x14   2x2  -2,-2
+    5  AvgPool2d(kernel_size=(2, 2))                (1, 16, 5, 5)         0    16x16   4x4  -2,-2
+    6  Flatten()                                    (1, 400)              0    16x16   4x4  -2,-2
+    7  Linear(400, 10)                              (1, 10)            4010      all     -      -
     total parameters: 6582
     """
 
