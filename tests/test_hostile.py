@@ -143,13 +143,33 @@ def test_every_argument_in_every_layout(name, layout):
         assert_same(fn(*a, **kw), want)
 
 
-@pytest.mark.parametrize("layout", ["non_contiguous", "negative_strides", "byteswapped", "fortran"])
+@pytest.mark.parametrize("layout", ["non_contiguous", "negative_strides", "byteswapped", "fortran",
+                                    "readonly", "list"])
 def test_max_pool2d_backward_indices_layouts(layout):
     fn, (g, idx, shape), _ = CALLS["max_pool2d_backward"]
     want = fn(g, idx, shape)
     assert_same(fn(g, LAYOUTS[layout](idx), shape), want)
     for dt in (np.int32, np.uint16, np.int8, np.uint64):
         assert_same(fn(g, idx.astype(dt), shape), want)
+
+
+def test_zero_stride_broadcast_arguments():
+    """np.broadcast_to views (stride 0 on some axes) as input, weight, bias and gradients."""
+    x = np.broadcast_to(rand(1, 3, 1, 7), (2, 3, 6, 7))
+    w = np.broadcast_to(rand(4, 3, 1, 2), (4, 3, 3, 2))
+    b = np.broadcast_to(np.float64(0.5), (4,))
+    xc, wc, bc = x.copy(), w.copy(), b.copy()
+    assert_same(conv2d(x, w, b, padding=1), conv2d(xc, wc, bc, padding=1))
+    assert_same(correlate2d(x, w[0, 0]), correlate2d(xc, wc[0, 0]))
+    assert_same(conv_transpose2d(x, w.transpose(1, 0, 2, 3)), conv_transpose2d(xc, wc.transpose(1, 0, 2, 3)))
+    g = np.broadcast_to(np.float64(1.0), (2, 4, 6, 8))
+    assert_same(conv2d_backward(g, x, w, padding=1), conv2d_backward(g.copy(), xc, wc, padding=1))
+    assert_same(max_pool2d(x, 2, return_indices=True), max_pool2d(xc, 2, return_indices=True))
+    assert_same(avg_pool2d(x, 2), avg_pool2d(xc, 2))
+    gp = np.broadcast_to(np.float64(1.0), (2, 3, 3, 3))
+    assert_same(avg_pool2d_backward(gp, x.shape, 2), avg_pool2d_backward(gp.copy(), x.shape, 2))
+    idx = np.broadcast_to(np.int64(5), (2, 3, 3, 3))
+    assert_same(max_pool2d_backward(gp, idx, x.shape), max_pool2d_backward(gp.copy(), idx.copy(), x.shape))
 
 
 OUT_CALLS = ("conv2d", "conv2d_reflect", "correlate2d", "convolve2d", "max_pool2d", "avg_pool2d")
