@@ -10,6 +10,8 @@ the oracle pads explicitly with ``F.pad`` (whose ``reflect``/``replicate``/
 ``circular`` modes are what ``padding_mode`` means) and then calls the op unpadded.
 """
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -317,3 +319,46 @@ def test_shape_functions_agree_with_torch(seed):
     ref = F.max_pool2d(torch.zeros(shape[-2:])[None], k, s, p, d, ceil_mode=ceil_mode)
     assert cyconv.pool2d_output_shape(shape, k, stride=s, padding=p, dilation=d,
                                       ceil_mode=ceil_mode)[-2:] == tuple(ref.shape[-2:])
+
+
+# Hypothesis, derandomised: wider geometry than the seeded draws (large strides,
+# dilations and paddings on tiny images).
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_HYP = settings(derandomize=True, max_examples=60, deadline=None, database=None)
+
+
+@st.composite
+def wide_conv(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    s = (draw(st.integers(1, 40)), draw(st.integers(1, 40)))
+    pads = tuple((draw(st.integers(0, 12)), draw(st.integers(0, 12))) for _ in range(2))
+    hw = tuple(max(1, dd * (kk - 1) + 1 - sum(p)) + draw(st.integers(0, 6))
+               for kk, dd, p in zip(k, d, pads))
+    groups = draw(st.sampled_from([1, 2]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    n = draw(st.integers(1, 2))
+    dtype = draw(st.sampled_from(DTYPES))
+    return n, cin, cout, groups, hw, k, s, d, pads, dtype
+
+
+@_HYP
+@given(wide_conv())
+def test_conv2d_wide_geometry(cfg):
+    n, cin, cout, groups, hw, k, s, d, pads, dtype = cfg
+    rng = np.random.default_rng(zlib.crc32(repr(cfg).encode()))  # deterministic per example
+    x = rng.standard_normal((n, cin) + hw).astype(dtype)
+    w = rng.standard_normal((cout, cin // groups) + k).astype(dtype)
+    (pt, pb), (pl, pr) = pads
+    xt = F.pad(t(x), (pl, pr, pt, pb))
+    want = F.conv2d(xt, t(w), stride=s, dilation=d, groups=groups).numpy()
+    got = cyconv.conv2d(x, w, stride=s, padding=pads, dilation=d, groups=groups)
+    close(got, want, w[0].size, dtype, str(cfg))
+    gy = rng.standard_normal(got.shape).astype(dtype)
+    xg = t(x).requires_grad_(True)
+    wg = t(w).requires_grad_(True)
+    F.conv2d(F.pad(xg, (pl, pr, pt, pb)), wg, stride=s, dilation=d, groups=groups).backward(t(gy))
+    g = cyconv.conv2d_backward(gy, x, w, stride=s, padding=pads, dilation=d, groups=groups)
+    close(g.input, xg.grad.numpy(), cout * k[0] * k[1], dtype, f"input {cfg}")
+    close(g.weight, wg.grad.numpy(), n * gy.shape[2] * gy.shape[3], dtype, f"weight {cfg}")
