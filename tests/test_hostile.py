@@ -191,6 +191,27 @@ def test_out_every_layout(name):
         np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("dtype", [np.bool_, np.float16, np.longdouble, np.uint8, np.int64, np.float32])
+def test_out_other_dtypes(dtype):
+    x = RNG.integers(0, 3, (3, 6, 7)).astype(dtype)
+    want, wi = max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+    floating = np.dtype(dtype) in (np.float16, np.float32)
+    more = []
+    if floating:
+        more = [(lambda o: avg_pool2d(x, 3, stride=2, padding=1, out=o), avg_pool2d(x, 3, stride=2, padding=1)),
+                (lambda o: correlate2d(x, np.ones((2, 2), dtype), out=o), correlate2d(x, np.ones((2, 2), dtype)))]
+    for make in (np.empty_like, lambda a: np.empty_like(a)[:, ::-1], lambda a: np.asfortranarray(np.empty_like(a))):
+        out = make(want)
+        r, i = max_pool2d(x, 3, stride=2, padding=1, return_indices=True, out=out)
+        assert r is out
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(i, wi)
+        for f, w in more:
+            out = make(w)
+            assert f(out) is out
+            np.testing.assert_array_equal(out, w)
+
+
 @pytest.mark.parametrize("name", OUT_CALLS)
 def test_bad_out(name):
     fn, args, kw = CALLS[name]
