@@ -848,6 +848,14 @@ HUGE_XFAIL = {
         "conv2d(np.ones((1,1,1,1)), np.ones((1,1,1,1)), stride=2**70)", ("ValueError", [[[[1.0]]]]),
         "int options skip the Python checks (_conv2d_fast): OverflowError at the kernel call"),
 }
+if sys.platform == "linux":  # relies on RLIMIT_AS to fail the allocation instead of making it
+    HUGE_XFAIL["conv_direct_scratch_grows_with_dilation"] = (
+        "conv2d(np.ones((1,1,3,3)), np.ones((1,1,2,2)), dilation=(3*10**8, 1), "
+        "padding=((3*10**8, 0), (0, 0)))",
+        ([[[[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]]],),
+        "direct_conv's scratch holds (kh-1)*dh+1 zero-padded input rows: 7 GB for this 3x3 "
+        "input (MemoryError under the 4 GiB cap; dilation 1e8 takes 2.4 GB and 2 s); "
+        "conv2d_backward and conv_transpose2d need 30 MB for the same geometry")
 
 
 def _run_isolated(cases, timeout=60):
