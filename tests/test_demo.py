@@ -1,0 +1,108 @@
+"""python -m cyconv demo: fast mode, determinism, figures, the missing-dependency message."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cyconv import demo
+from cyconv.__main__ import main
+
+
+def _needs_demo_deps():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("tqdm")
+
+
+def test_fast_demo_prints_the_chapter(capsys):
+    _needs_demo_deps()
+    assert main(["demo", "--fast", "--no-figures", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    for expected in [
+        "[[19. 25.]\n [37. 43.]]",
+        "[[ 0.  1.  0.  0.  0. -1.  0.]",
+        "Conv2d(1, 1, kernel_size=(3, 5), padding=(0, 1), stride=(3, 4)) -> (2, 2)",
+        "[[ 56.  72.]\n [104. 120.]]",
+        "K.shape = (3, 2, 2, 2)",
+        "[[ 96. 128.]\n  [192. 224.]]",
+        "MaxPool2d(3)(X): [[[[10.]]]]",
+        "[[[[ 5.  7.]\n   [13. 15.]]\n\n  [[ 6.  8.]\n   [14. 16.]]]]",
+        "epoch 10, loss",
+        "learned kernel:",
+        "total parameters:",
+        "epoch 1/1: loss",
+        "test accuracy:",
+    ]:
+        assert expected in out, expected
+    assert "figures" not in out.split("test accuracy")[1]
+
+
+def test_same_seed_same_numbers():
+    _needs_demo_deps()
+    runs = [demo.run(fast=True, figures=False, seed=7, file=io.StringIO()) for _ in range(2)]
+    a, b = runs
+    np.testing.assert_array_equal(a["edge_kernel"], b["edge_kernel"])
+    assert a["edge_losses"] == b["edge_losses"]
+    assert a["history"] == b["history"]
+    assert a["test_accuracy"] == b["test_accuracy"]
+    assert len(a["history"]["loss"]) == demo.FAST_EPOCHS
+    assert a["figures"] == []
+    np.testing.assert_allclose(a["edge_kernel"], [[1.0, -1.0]], atol=0.1)
+    assert a["examples"]["1x1_max_diff"] < 1e-6
+
+
+def test_figures_are_written(tmp_path):
+    _needs_demo_deps()
+    pytest.importorskip("matplotlib")
+    out = io.StringIO()
+    result = demo.run(out=tmp_path / "figs", fast=True, file=out)
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == ["edge_detection.png", "edge_kernel_loss.png", "learned_kernels.png", "training_curve.png"]
+    assert sorted(result["figures"]) == sorted(str(tmp_path / "figs" / n) for n in names)
+    for name in names:
+        data = (tmp_path / "figs" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_missing_dependency_says_how_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import now fails
+    assert main(["demo", "--fast", "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert "scikit-learn" in err and 'pip install "cyconv[demo]"' in err
+    with pytest.raises(demo.MissingDependency, match=r"needs scikit-learn"):
+        demo.run(fast=True, figures=False, file=io.StringIO())
+
+
+def test_missing_matplotlib_is_only_needed_for_figures(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(demo.MissingDependency, match="--no-figures"):
+        demo._require(figures=True)
+    try:
+        demo._require(figures=False)
+    except demo.MissingDependency as exc:  # sklearn/tqdm absent here: a different message
+        assert "matplotlib" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "required: COMMAND"),
+        (["demo", "--epochs", "0"], "expected an integer >= 1, got 0"),
+        (["demo", "--epochs", "many"], "expected an integer, got 'many'"),
+        (["demo", "--colour"], "unrecognized arguments: --colour"),
+    ],
+)
+def test_bad_command_lines(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "cyconv", "demo", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    assert "--no-figures" in result.stdout and "--epochs N" in result.stdout
