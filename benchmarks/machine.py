@@ -1,12 +1,15 @@
 """What machine this is, and its reference rates measured in the same run.
 
 The matrix-multiply rate (NumPy ``@``, i.e. the BLAS NumPy ships with) is the roof for
-GEMM-bound convolutions; the memory-copy bandwidth (``np.copyto`` and PyTorch's threaded
-``copy_``, the better of the two) is the roof for pooling.
+GEMM-bound convolutions; the memory-copy bandwidth is the roof for pooling: ``np.copyto``
+split into one slab per thread and run on that many threads (``np.copyto`` releases the GIL),
+so the copy uses as many cores as the kernels do. The run header also shows single-thread
+``np.copyto`` and PyTorch's threaded ``copy_`` and takes the best of the three.
 """
 
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 import platform
 import subprocess
 import sys
@@ -90,15 +93,30 @@ def describe(threads):
 
 
 ROOF = "roof"  # contender name of the interleaved machine-rate probe
+_POOLS = {}
 
 
-def roof_probe(kind, dtype, copy_shape):
+def threaded_copy(dst, src, threads):
+    """``np.copyto(dst, src)`` in ``threads`` slabs along the first axis, one per thread."""
+    if threads == 1 or src.shape[0] < threads:
+        np.copyto(dst, src)
+        return
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="copy")
+    bounds = np.linspace(0, src.shape[0], threads + 1).astype(int)
+    jobs = [pool.submit(np.copyto, dst[a:b], src[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    for job in jobs:
+        job.result()
+
+
+def roof_probe(kind, dtype, copy_shape, threads):
     """A (callable, work) pair that measures the machine rate alongside a case's libraries.
 
     Timed in the same rounds as the libraries, so the achieved fraction of the machine's rate
     on that row does not drift with the machine's load between the row and a separate probe.
     ``kind`` "matmul": NumPy matmul of two MATMUL_N squares, work in FLOPs; "copy":
-    ``np.copyto`` of an array of ``copy_shape``, work in bytes read + written.
+    ``threaded_copy`` of an array of ``copy_shape``, work in bytes read + written.
     """
     rng = np.random.default_rng(1)
     dt = np.dtype(dtype)
@@ -109,10 +127,10 @@ def roof_probe(kind, dtype, copy_shape):
         return (lambda: np.matmul(a, b, out=c)), 2.0 * MATMUL_N**3
     src = rng.standard_normal(copy_shape).astype(dt)
     dst = np.empty_like(src)
-    return (lambda: np.copyto(dst, src)), 2.0 * src.nbytes
+    return (lambda: threaded_copy(dst, src, threads)), 2.0 * src.nbytes
 
 
-def rates(dtypes, copy_shape, *, repeat, min_time, settle=0.0):
+def rates(dtypes, copy_shape, threads, *, repeat, min_time, settle=0.0):
     """Measure matmul GFLOP/s and copy GB/s per dtype; returns {dtype_name: {...}}."""
     rng = np.random.default_rng(0)
     out = {}
@@ -126,6 +144,7 @@ def rates(dtypes, copy_shape, *, repeat, min_time, settle=0.0):
         contenders = {
             "matmul": lambda: np.matmul(a, b, out=c),
             "copy_numpy": lambda: np.copyto(dst, src),
+            "copy_numpy-threads": lambda: threaded_copy(dst, src, threads),
         }
         try:
             import torch
