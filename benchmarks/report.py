@@ -161,7 +161,7 @@ def machine_lines(machine, rates, threads):
         lines.append(f"load average (1 min) at start {load[0]:.2f}, at end {end[0]:.2f}"
                      + ("  -- WARNING: machine busy, timings are noisy" if busy else ""))
     for dt, r in rates.items():
-        copies = ", ".join(f"{k.split('_', 1)[1]} {v:.3g}" for k, v in r["copy_gbps_by_method"].items())
+        copies = ", ".join(f"{k.removeprefix('copy_')} {v:.3g}" for k, v in r["copy_gbps_by_method"].items())
         lines.append(f"roofs {dt} (best seen in the run): matmul {r['matmul_gflops']:.3g} GFLOP/s "
                      f"(n={r['matmul_n']}); copy {r['copy_gbps']:.3g} GB/s "
                      f"({r['copy_bytes'] / 2**20:.0f} MiB; {copies})")

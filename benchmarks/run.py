@@ -10,6 +10,7 @@ See benchmarks/README.md for the method.
 
 import argparse
 import datetime
+import json
 import os
 import re
 import sys
@@ -45,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--json", default=None, help="JSON output (default benchmarks/results/bench.json, quick: quick.json)")
     p.add_argument("--png", default=None, help="PNG chart (default benchmarks/results/bench.png, quick: quick.png)")
     p.add_argument("--list", action="store_true", help="list the case ids and exit")
+    p.add_argument("--render", metavar="JSON", default=None,
+                   help="re-print the table and redraw the PNG (--png) from a saved JSON; no timing")
     args = p.parse_args(argv)
     if args.repeat is None:
         args.repeat = 3 if args.quick else 9
@@ -64,6 +67,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.render:
+        with open(args.render) as fh:
+            payload = json.load(fh)
+        render(payload, args.render, args.png)
+        return 0
     import cyconv
 
     pattern = re.compile(args.cases) if args.cases else None
@@ -151,7 +159,7 @@ def main(argv=None):
                 r["matmul_gflops"] = max(r["matmul_gflops"], roof_work / probe.median / 1e9)
             else:
                 by = r["copy_gbps_by_method"]
-                by["numpy-threads"] = max(by.get("numpy-threads", 0), roof_work / probe.median / 1e9)
+                by["copy_numpy-threads"] = max(by.get("copy_numpy-threads", 0), roof_work / probe.median / 1e9)
                 r["copy_gbps"] = max(by.values())
     machine["loadavg_end"] = os.getloadavg()
     summary_rows = [report.summarise(*row, rates) for row in rows]
@@ -173,19 +181,6 @@ def main(argv=None):
                                             if any(wanted(f"memory/{n}/{d}") for n in mem_names)],
                                     names=mem_names)
 
-    lines = [f"cyconv benchmarks, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-             f"{'quick' if args.quick else 'full'} run: {args.repeat} interleaved rounds per case, "
-             f"medians ± half the inter-quartile range"]
-    lines += report.machine_lines(machine, rates, threads)
-    lines += report.table_lines(summary_rows, rates)
-    lines += report.import_lines(imports)
-    lines += report.memory_lines(memory)
-    summary = report.target_summary(summary_rows, imports)
-    lines += ["", f"targets: {summary['met']} met, {summary['missed']} missed, "
-                  f"{summary['not_measured']} not measured (n/a)"]
-    text = "\n".join(lines)
-    print(text)
-
     payload = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {"quick": args.quick, "repeat": args.repeat, "min_time_s": args.min_time,
@@ -195,18 +190,36 @@ def main(argv=None):
         "cases": summary_rows,
         "imports": imports,
         "memory": memory,
-        "targets_summary": summary,
         "elapsed_s": time.time() - started,
-        "table": lines,
     }
-    report.write_json(args.json, payload)
-    try:
-        report.write_png(args.png, summary_rows, machine, threads)
-    except ImportError:
-        print("matplotlib missing: no PNG written", file=sys.stderr)
+    report.write_json(args.json, payload)  # first, so a reporting bug cannot lose a run
+    render(payload, args.json, args.png)
     progress(f"done; wrote {args.json} and {args.png}")
     del limiter
     return 0
+
+
+def render(payload, json_path, png_path):
+    """Print the table, store it (and the target summary) in the JSON, draw the PNG."""
+    s = payload["settings"]
+    lines = [f"cyconv benchmarks, {payload['created_utc'][:16].replace('T', ' ')} UTC, "
+             f"{'quick' if s['quick'] else 'full'} run: {s['repeat']} interleaved rounds per case, "
+             f"medians ± half the inter-quartile range"]
+    lines += report.machine_lines(payload["machine"], payload["roofs"], s["threads"])
+    lines += report.table_lines(payload["cases"], payload["roofs"])
+    lines += report.import_lines(payload["imports"])
+    lines += report.memory_lines(payload["memory"])
+    summary = report.target_summary(payload["cases"], payload["imports"])
+    lines += ["", f"targets: {summary['met']} met, {summary['missed']} missed, "
+                  f"{summary['not_measured']} not measured (n/a)"]
+    print("\n".join(lines))
+    payload["targets_summary"] = summary
+    payload["table"] = lines
+    report.write_json(json_path, payload)
+    try:
+        report.write_png(png_path, payload["cases"], payload["machine"], s["threads"])
+    except ImportError:
+        print("matplotlib missing: no PNG written", file=sys.stderr)
 
 
 def compare(result, reference, dtype):
