@@ -110,9 +110,10 @@ def main(argv=None):
     roof_kw = dict(repeat=max(3, args.repeat // 2), min_time=args.min_time * 5, settle=args.settle)
     rates_start = machine_mod.rates(dtypes, case_defs.POOL_SHAPE, threads, **roof_kw)
 
-    rows = []
+    rows, loads = [], {}
     for i, case in enumerate(selected, 1):
         progress(f"({i}/{len(selected)}) {case.id}")
+        loads[case.id] = os.getloadavg()[0]
         try:
             setup = case.setup()
         except Exception as exc:  # e.g. a cyconv forward needed for set-up is missing
@@ -163,6 +164,8 @@ def main(argv=None):
                 r["copy_gbps"] = max(by.values())
     machine["loadavg_end"] = os.getloadavg()
     summary_rows = [report.summarise(*row, rates) for row in rows]
+    for row in summary_rows:
+        row["loadavg_1min_at_start"] = loads.get(row["id"])
 
     imports = None
     if wanted("imports"):
