@@ -31,20 +31,35 @@ from cython.parallel cimport prange, threadid
 from _types cimport real_t
 
 
+cdef real_t _uniform_scale(const real_t[::1] rch, const real_t[::1] rcw) noexcept:
+    """The one reciprocal divisor when every window shares it (rch all 1, rcw constant), else 0."""
+    cdef Py_ssize_t i
+    for i in range(rch.shape[0]):
+        if rch[i] != 1:
+            return 0
+    for i in range(rcw.shape[0]):
+        if rcw[i] != rcw[0]:
+            return 0
+    return rcw[0]
+
+
 cdef inline void _sum_rows(const real_t* xp, Py_ssize_t W, Py_ssize_t rlo, Py_ssize_t rhi,
                            real_t* v) noexcept nogil:
     """v[c] = sum of rows rlo..rhi-1 of the plane at xp (at least one row)."""
     cdef Py_ssize_t c, r, n = rhi - rlo
     cdef const real_t* a = xp + rlo * W
-    cdef const real_t* b = a + W
-    cdef const real_t* d = b + W
+    cdef const real_t* b
+    cdef const real_t* d
     if n == 1:
         for c in range(W):
             v[c] = a[c]
     elif n == 2:
+        b = a + W
         for c in range(W):
             v[c] = a[c] + b[c]
     else:
+        b = a + W
+        d = b + W
         for c in range(W):
             v[c] = a[c] + b[c] + d[c]
         for r in range(rlo + 3, rhi):
@@ -56,16 +71,26 @@ cdef inline void _sum_rows(const real_t* xp, Py_ssize_t W, Py_ssize_t rlo, Py_ss
 cdef inline void _forward_row(
     const real_t* xp, real_t* orow, real_t* vs, Py_ssize_t W, Py_ssize_t Wo,
     Py_ssize_t rlo, Py_ssize_t rhi, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pl,
-    real_t f, const real_t* rcw,
+    real_t f, const real_t* rcw, real_t scale,
 ) noexcept nogil:
-    """One output row; vs is zero outside [pl, pl + W) and long enough for every window."""
+    """One output row; vs is zero outside [pl, pl + W) and long enough for every window.
+
+    ``scale`` is the one reciprocal divisor of every window, or 0 when they differ.
+    """
     cdef Py_ssize_t j, kc
-    cdef const real_t* v1 = vs + 1
-    cdef const real_t* v2 = vs + 2  # in the buffer: it has room for (Wo - 1)*sw + kw cells
+    cdef const real_t* v1 = vs
+    cdef const real_t* v2
     _sum_rows(xp, W, rlo, rhi, vs + pl)
+    if kw > 1:
+        v1 = vs + 1
     if sw == 1 and kw == 3:
-        for j in range(Wo):
-            orow[j] = (vs[j] + v1[j] + v2[j]) * (f * rcw[j])
+        v2 = vs + 2  # the buffer has room for (Wo - 1)*sw + kw cells
+        if scale != 0:
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j] + v2[j]) * scale
+        else:
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j] + v2[j]) * (f * rcw[j])
     elif sw == 1 and kw == 2:
         for j in range(Wo):
             orow[j] = (vs[j] + v1[j]) * (f * rcw[j])
@@ -102,6 +127,7 @@ def forward(
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
     cdef Py_ssize_t u, p, i, r0
+    cdef real_t scale = _uniform_scale(rch, rcw)
     if P == 0:
         return
     with nogil:
@@ -110,13 +136,14 @@ def forward(
             i = u - p * Ho
             r0 = i * sh - pt
             _forward_row(&x[p, 0, 0], &out[p, i, 0], &work[threadid(), 0], W, Wo,
-                         max(r0, 0), min(r0 + kh, H), kw, sw, pl, rch[i], &rcw[0])
+                         max(r0, 0), min(r0 + kh, H), kw, sw, pl, rch[i], &rcw[0], scale)
 
 
 cdef inline void _backward_row(
     const real_t* gp, real_t* grow, real_t* vt, Py_ssize_t Wo, Py_ssize_t W,
     Py_ssize_t ilo, Py_ssize_t ihi, Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pl,
     const Py_ssize_t* jlo, const Py_ssize_t* jhi, const real_t* rch, const real_t* rcw,
+    real_t scale,
 ) noexcept nogil:
     """One input row. vt is zero outside [kw - 1, kw - 1 + Wo), length >= kw - 1 + max(Wo, W + pl)."""
     cdef Py_ssize_t i, j, c, kc, off, n = ihi - ilo
@@ -143,6 +170,11 @@ cdef inline void _backward_row(
         f1 = rch[ilo + 1]
         for j in range(Wo):
             v[j] = (g0[j] * f0 + g1[j] * f1) * rcw[j]
+    elif n == 3 and scale != 0:
+        g1 = g0 + Wo
+        g2 = g1 + Wo
+        for j in range(Wo):
+            v[j] = (g0[j] + g1[j] + g2[j]) * scale
     else:
         g1 = g0 + Wo
         g2 = g1 + Wo
@@ -198,6 +230,7 @@ def backward(
     cdef Py_ssize_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
     cdef Py_ssize_t Ho = grad_output.shape[1], Wo = grad_output.shape[2]
     cdef Py_ssize_t u, p, r, a, ilo, ihi
+    cdef real_t scale = _uniform_scale(rch, rcw)
     if P == 0:
         return
     with nogil:
@@ -209,4 +242,4 @@ def backward(
             ilo = 0 if a <= 0 else (a + sh - 1) // sh
             ihi = min(Ho, (r + pt) // sh + 1)
             _backward_row(&grad_output[p, 0, 0], &grad_input[p, r, 0], &work[threadid(), 0], Wo, W,
-                          ilo, ihi, kw, sw, pl, &jlo[0], &jhi[0], &rch[0], &rcw[0])
+                          ilo, ihi, kw, sw, pl, &jlo[0], &jhi[0], &rch[0], &rcw[0], scale)

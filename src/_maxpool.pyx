@@ -5,23 +5,30 @@ C-contiguous, native byte order, viewed as planes ``(P, H, W)``; every window ho
 least one real (unpadded) cell; indices given to the backward pass are in range.
 
 Layout of the forward pass: one work unit is one output row of one plane, so the units
-are independent and spread over the threads with a static schedule. For a unit, each
-output value starts as the first real cell of its window, then every kernel tap
-``(kr, kc)`` in row-major order sweeps the output row (the columns of that tap whose
-input cell is real were worked out once, ``jlo[kc] <= j < jhi[kc]``). The inner loop is
-the same select for every column: no per-element border test, so the compiler can
-vectorise it.
+are independent and spread over the threads with a static schedule. A unit first finds
+its maxima: the output row starts at the dtype's lowest value, then every kernel tap
+``(kr, kc)`` sweeps it (the columns whose tap cell is real were worked out once,
+``jlo[kc] <= j < jhi[kc]``), so the inner loop is one select with no border test and the
+compiler vectorises it. With ``return_indices`` a second scan over the same taps finds
+where each maximum came from.
 
 Selection rule (PyTorch's): a cell replaces the current maximum when it is larger or
-NaN. Starting from the first cell, ties therefore keep the first maximum in row-major
-window order, and NaN wins and propagates, the index pointing at the last NaN.
+NaN. Ties therefore keep the first maximum in row-major window order, and NaN wins and
+propagates; its index is the window's last NaN. The index scan applies the same rule to
+the known maxima: the first cell equal to the maximum, or the last NaN.
+
+The 2x2, stride-2, unpadded window (the common downsampling layer) has its own fused
+row loops.
 """
 from cython.parallel cimport prange
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
+from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from _types cimport real_t
+
+ctypedef long double longdouble_t
 
 # Every dtype max pooling keeps exactly (bool is pooled as uint8, float16 as float32).
 ctypedef fused pool_t:
@@ -35,28 +42,49 @@ ctypedef fused pool_t:
     int64_t
     float
     double
-    long double
+    longdouble_t
+
+
+cdef inline pool_t _lowest(pool_t like) noexcept nogil:
+    """The smallest value of the type: -inf, 0 (unsigned) or the most negative integer."""
+    cdef pool_t zero = 0
+    if pool_t is float or pool_t is double or pool_t is longdouble_t:
+        return -INFINITY
+    elif <pool_t>(zero - 1) > zero:  # unsigned
+        return zero
+    else:
+        return <pool_t>(<uint64_t>1 << (8 * sizeof(pool_t) - 1))  # wraps to the minimum
 
 
 cdef inline void _row_values(
     const pool_t* xp, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo,
     Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi, Py_ssize_t dh,
     Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dw, Py_ssize_t pl,
-    const Py_ssize_t* jlo, const Py_ssize_t* jhi, const Py_ssize_t* cfirst,
+    const Py_ssize_t* jlo, const Py_ssize_t* jhi,
 ) noexcept nogil:
-    """One output row, values only."""
+    """One output row, values only.
+
+    Starting from the type's lowest value is exact: every window holds a real cell, and
+    a window of lowest values keeps it.
+    """
     cdef Py_ssize_t j, kr, kc, off
-    cdef const pool_t* xr = xp + (r0 + krlo * dh) * W
-    cdef pool_t v, m
+    cdef const pool_t* xr
+    cdef pool_t v, m, low = _lowest(orow[0])
     for j in range(Wo):
-        orow[j] = xr[cfirst[j]]
+        orow[j] = low
     for kr in range(krlo, krhi):
         xr = xp + (r0 + kr * dh) * W
         for kc in range(kw):
             off = kc * dw - pl
+            # constant strides 1 and 2 get their own loops: those the compiler vectorises
             if sw == 1:
                 for j in range(jlo[kc], jhi[kc]):
                     v = xr[j + off]
+                    m = orow[j]
+                    orow[j] = v if (v > m) | (v != v) else m
+            elif sw == 2:
+                for j in range(jlo[kc], jhi[kc]):
+                    v = xr[2 * j + off]
                     m = orow[j]
                     orow[j] = v if (v > m) | (v != v) else m
             else:
@@ -98,47 +126,141 @@ cdef inline void _row_indices(
                 irow[j] = cur + take * (here - cur)
 
 
-cdef inline void _row_2x2_indices(const pool_t* x0, const pool_t* orow, int64_t* irow, int64_t base,
-                                  Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
-    """:func:`_row_indices` for the 2x2, stride 2, unpadded window.
+cdef inline void _row_indices_float(
+    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t Wo,
+    Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi,
+    Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int shift,
+    const Py_ssize_t* jlo, const Py_ssize_t* jhi,
+) noexcept nogil:
+    """:func:`_row_indices` for float32/float64, vectorisable.
 
-    Cell ``q`` of the window (0, 1 on the top row, 2, 3 below) is picked by two select
-    chains the compiler can vectorise: the first cell equal to the maximum (chain run
-    backwards, so the earliest match is the last assignment) and the last NaN.
+    Same rule, but what is tracked per column is the tap ``(kr << shift) + kc`` of the
+    chosen cell (``2**shift >= kw``), held in the data's own type (exact below 2**24) so
+    that every statement of the scan has one width; blocks of 256 columns keep it on the
+    stack. A last scalar pass turns taps into flat indices.
     """
+    cdef pool_t code[256]
+    cdef Py_ssize_t j, j0, n, kr, kc, lo, hi, off, t
+    cdef Py_ssize_t mask = (<Py_ssize_t>1 << shift) - 1
+    cdef const pool_t* xs
+    cdef const pool_t* mrow
+    cdef pool_t v, tap
+    cdef int64_t corner = r0 * W - pl
+    for j0 in range(0, Wo, 256):
+        n = min(256, Wo - j0)
+        mrow = orow + j0
+        for j in range(n):
+            code[j] = -1
+        for kr in range(krlo, krhi):
+            for kc in range(kw):
+                tap = (kr << shift) + kc
+                off = (r0 + kr * dh) * W + kc * dw - pl
+                lo = max(jlo[kc], j0) - j0
+                hi = min(jhi[kc], j0 + n) - j0
+                if sw == 1:
+                    xs = xp + off + j0
+                    for j in range(lo, hi):
+                        v = xs[j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+                elif sw == 2:
+                    xs = xp + off + 2 * j0
+                    for j in range(lo, hi):
+                        v = xs[2 * j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+                else:
+                    xs = xp + off + sw * j0
+                    for j in range(lo, hi):
+                        v = xs[sw * j]
+                        code[j] = tap if (v != v) | ((v == mrow[j]) & (code[j] < 0)) else code[j]
+        for j in range(n):
+            t = <Py_ssize_t>code[j]
+            irow[j0 + j] = corner + (j0 + j) * sw + (t >> shift) * dh * W + (t & mask) * dw
+
+
+cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t r0,
+                                  Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
+    """:func:`_row_indices` for the 2x2, stride 2, unpadded window (float32/float64).
+
+    Without NaN the maximum's cell is the first of the four equal to it: a select chain
+    run backwards, so the earliest match is the last assignment. The chain's integers
+    have the width of the data (the compiler vectorises it only then): cell offsets
+    themselves for float64, codes 0..3 looked up in a second pass for float32. A row
+    whose maxima include a NaN is redone by the general routine.
+    """
+    cdef const pool_t* x0 = xp + r0 * W
     cdef const pool_t* x1 = x0 + W
-    cdef Py_ssize_t j
-    cdef int q, qnan
-    cdef pool_t a, b, c, d, m
+    cdef int64_t base = r0 * W
+    cdef Py_ssize_t j, j0, n
+    cdef int64_t q
+    cdef int64_t offs[4]
+    cdef int32_t code[256]
+    cdef int32_t q32
+    cdef pool_t a, b, c, m
+    cdef bint has_nan = False
+    cdef Py_ssize_t jlo[2]
+    cdef Py_ssize_t jhi[2]
     for j in range(Wo):
-        a = x0[2 * j]
-        b = x0[2 * j + 1]
-        c = x1[2 * j]
-        d = x1[2 * j + 1]
-        m = orow[j]
-        q = 2 if c == m else 3
-        q = 1 if b == m else q
-        q = 0 if a == m else q
-        qnan = 1 if b != b else 0
-        qnan = 2 if c != c else qnan
-        qnan = 3 if d != d else qnan
-        q = qnan if m != m else q
-        irow[j] = base + 2 * j + (q & 1) + (q >> 1) * W
+        has_nan |= orow[j] != orow[j]
+    if has_nan:
+        jlo[0] = jlo[1] = 0
+        jhi[0] = jhi[1] = Wo
+        _row_indices(xp, orow, irow, W, Wo, r0, 0, 2, 1, 2, 2, 1, 0, jlo, jhi)
+        return
+    if pool_t is double:
+        for j in range(Wo):
+            a = x0[2 * j]
+            b = x0[2 * j + 1]
+            c = x1[2 * j]
+            m = orow[j]
+            q = W if c == m else W + 1
+            q = 1 if b == m else q
+            q = 0 if a == m else q
+            irow[j] = base + 2 * j + q
+    else:
+        offs[0] = 0
+        offs[1] = 1
+        offs[2] = W
+        offs[3] = W + 1
+        for j0 in range(0, Wo, 256):
+            n = min(256, Wo - j0)
+            for j in range(n):
+                a = x0[2 * (j0 + j)]
+                b = x0[2 * (j0 + j) + 1]
+                c = x1[2 * (j0 + j)]
+                m = orow[j0 + j]
+                q32 = 2 if c == m else 3
+                q32 = 1 if b == m else q32
+                q32 = 0 if a == m else q32
+                code[j] = q32
+            for j in range(n):
+                irow[j0 + j] = base + 2 * (j0 + j) + offs[code[j]]
 
 
 cdef inline void _row_2x2(const pool_t* x0, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
-    """One output row of the 2x2, stride 2, unpadded window, values only."""
+    """One output row of the 2x2, stride 2, unpadded window, values only.
+
+    The top input row, then the bottom one: each is read front to back (the prefetcher
+    sees plain streams, not two interleaved ones), and the selects keep row-major order,
+    as in the general path. Blocks of 256 columns keep the bottom row's maxima on the stack.
+    """
     cdef const pool_t* x1 = x0 + W
-    cdef Py_ssize_t j
-    cdef pool_t a, b, c, d
+    cdef pool_t low[256]
+    cdef Py_ssize_t j, j0, n
+    cdef pool_t a, b
     for j in range(Wo):
         a = x0[2 * j]
         b = x0[2 * j + 1]
-        c = x1[2 * j]
-        d = x1[2 * j + 1]
-        a = b if (b > a) | (b != b) else a
-        a = c if (c > a) | (c != c) else a
-        orow[j] = d if (d > a) | (d != d) else a
+        orow[j] = b if (b > a) | (b != b) else a
+    for j0 in range(0, Wo, 256):
+        n = min(256, Wo - j0)
+        for j in range(n):
+            a = x1[2 * (j0 + j)]
+            b = x1[2 * (j0 + j) + 1]
+            low[j] = b if (b > a) | (b != b) else a
+        for j in range(n):
+            a = orow[j0 + j]
+            b = low[j]
+            orow[j0 + j] = b if (b > a) | (b != b) else a
 
 
 cdef inline Py_ssize_t _first_tap(Py_ssize_t r0, Py_ssize_t d) noexcept nogil:
@@ -150,14 +272,18 @@ def forward(
     const pool_t[:, :, ::1] x, pool_t[:, :, ::1] out, int64_t[:, :, ::1] indices,
     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
-    const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, const Py_ssize_t[::1] cfirst,
-    int num_threads,
+    const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads,
 ):
     """Max pool every plane of ``x`` into ``out`` (and ``indices`` unless it is None)."""
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
     cdef Py_ssize_t u, p, i, r0, krlo, krhi
     cdef bint with_indices = indices is not None
+    # tap numbers (kr << shift) + kc of the vectorisable index scan must be exact in float32
+    cdef int shift = 0
+    while (<Py_ssize_t>1 << shift) < kw:
+        shift += 1
+    cdef bint small_kernel = (kh << shift) < (1 << 24)
     cdef bint fast2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and pt == 0 and pl == 0
                          and dh == 1 and dw == 1 and 2 * Ho <= H and 2 * Wo <= W)
     if P == 0:
@@ -167,18 +293,22 @@ def forward(
             p = u // Ho
             i = u - p * Ho
             r0 = i * sh - pt
-            if fast2x2:
+            if fast2x2 and (pool_t is float or pool_t is double or not with_indices):
                 _row_2x2(&x[p, 2 * i, 0], &out[p, i, 0], W, Wo)
                 if with_indices:
-                    _row_2x2_indices(&x[p, 2 * i, 0], &out[p, i, 0], &indices[p, i, 0], 2 * i * W, W, Wo)
+                    _row_2x2_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], 2 * i, W, Wo)
                 continue
             krlo = _first_tap(r0, dh)
             krhi = min(kh, (H - 1 - r0) // dh + 1)
             _row_values(&x[p, 0, 0], &out[p, i, 0], W, Wo, r0, krlo, krhi,
-                        dh, kw, sw, dw, pl, &jlo[0], &jhi[0], &cfirst[0])
+                        dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
             if with_indices:
-                _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
-                             dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
+                if (pool_t is float or pool_t is double) and small_kernel:
+                    _row_indices_float(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0,
+                                       krlo, krhi, kw, sw, pl, dh, dw, shift, &jlo[0], &jhi[0])
+                else:
+                    _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
+                                 dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
 
 
 def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,

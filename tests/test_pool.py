@@ -5,6 +5,8 @@ import itertools
 import numpy as np
 import pytest
 import reference_pool as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cyconv
 from cyconv._shapes import _pool_args
@@ -143,6 +145,21 @@ def test_max_pool_keeps_dtype_exactly(dtype):
         assert v.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(v, want_v)
         np.testing.assert_array_equal(i, want_i)
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES + [np.float32, np.float64, np.longdouble])
+def test_max_pool_windows_at_the_dtype_minimum(dtype):
+    """A window holding only the dtype's smallest value returns it (and its first cell)."""
+    low = np.iinfo(dtype).min if np.issubdtype(dtype, np.integer) else -np.inf
+    x = np.full((4, 6), low, dtype)
+    x[3, 5] = low + 1 if np.issubdtype(dtype, np.integer) else -1.0
+    for k, s, p in [(2, 2, 0), (2, 1, 1), (3, 2, 1), (2, 3, 0)]:
+        v, i = cyconv.max_pool2d(x, k, stride=s, padding=p, return_indices=True)
+        kk, ss, pp, dd = _pool_args(k, s, p, 1)
+        want_v, want_i = ref.max_pool(x, kk, ss, pp, dd, False)
+        np.testing.assert_array_equal(v, want_v)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(cyconv.max_pool2d(x, k, stride=s, padding=p), want_v)
 
 
 def test_max_pool_bool():
@@ -421,3 +438,47 @@ def test_max_pool_backward_accepts_other_integer_index_dtypes():
     want = cyconv.max_pool2d_backward(g, i, x.shape)
     for dt in (np.int32, np.uint16, np.uint64):
         np.testing.assert_array_equal(cyconv.max_pool2d_backward(g, i.astype(dt), x.shape), want)
+
+
+# ---- properties (hypothesis) ---------------------------------------------------------------
+
+@st.composite
+def _pool_problem(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    cm = draw(st.booleans())
+    hw = (draw(st.integers(max(1, k[0] - 2 * p[0]), 9)), draw(st.integers(max(1, k[1] - 2 * p[1]), 9)))
+    lead = draw(st.sampled_from([(), (2,), (1, 2)]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return lead + hw, k, s, p, cm, seed
+
+
+@settings(max_examples=60, deadline=None)
+@given(_pool_problem(), st.booleans())
+def test_avg_pool_backward_is_the_adjoint(problem, cip):
+    """<avg_pool(x), g> == <x, avg_pool_backward(g)> for every geometry."""
+    shape, k, s, p, cm, seed = problem
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    opts = dict(stride=s, padding=p, ceil_mode=cm, count_include_pad=cip)
+    y = cyconv.avg_pool2d(x, k, **opts)
+    g = rng.standard_normal(y.shape)
+    lhs = np.sum(y * g)
+    rhs = np.sum(x * cyconv.avg_pool2d_backward(g, shape, k, **opts))
+    assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_pool_problem())
+def test_max_pool_indices_point_at_the_maxima(problem):
+    """x.flat[index] is the pooled value, and the backward pass is the adjoint of that gather."""
+    shape, k, s, p, cm, seed = problem
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-4, 5, shape).astype(np.float32)
+    v, i = cyconv.max_pool2d(x, k, stride=s, padding=p, ceil_mode=cm, return_indices=True)
+    planes = x.reshape((-1, shape[-2] * shape[-1]))
+    gathered = np.take_along_axis(planes, i.reshape(planes.shape[0], -1), axis=1)
+    np.testing.assert_array_equal(gathered.reshape(v.shape), v)
+    g = rng.integers(-3, 4, v.shape).astype(np.float64)
+    assert np.sum(v * g) == np.sum(x * cyconv.max_pool2d_backward(g, i, shape))

@@ -39,18 +39,13 @@ def _planes(arr):
 
 def _column_plan(n, n_out, k, s, before, d):
     """For each kernel tap ``kc``: the output columns ``jlo[kc] <= j < jhi[kc]`` whose tap
-    cell ``j*s - before + kc*d`` is inside ``[0, n)``; for each output column: its first
-    such cell (``first``)."""
+    cell ``j*s - before + kc*d`` is inside ``[0, n)``."""
     offsets = np.arange(k) * d - before
     jlo = np.where(offsets < 0, -(offsets // s), 0)  # ceil(-offset/s) for offsets < 0
     jhi = np.clip((n - 1 - offsets) // s + 1, 0, n_out)
     jhi = np.maximum(jhi, jlo)
     jlo = np.minimum(jlo, jhi)
-    starts = np.arange(n_out) * s - before
-    first_tap = np.where(starts < 0, (-starts + d - 1) // d, 0)
-    first = starts + first_tap * d
-    return (np.ascontiguousarray(jlo, np.intp), np.ascontiguousarray(jhi, np.intp),
-            np.ascontiguousarray(first, np.intp))
+    return np.ascontiguousarray(jlo, np.intp), np.ascontiguousarray(jhi, np.intp)
 
 
 def _check_taps(hw, ohw, k, s, pads, d):
@@ -115,7 +110,9 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     TypeError
         Non-real ``x`` or ``out`` dtype, non-integer sizes, non-bool flags.
     ValueError
-        Bad sizes, too much padding, a window larger than the padded input, bad ``out``.
+        Bad sizes, too much padding, a window larger than the padded input, bad ``out``;
+        a dilated window whose cells all fall in the padding (PyTorch returns ``-inf``
+        with an index outside the plane there).
 
     Examples
     --------
@@ -152,10 +149,10 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
         xc, kbuf = xc.view(np.uint8), buf.view(np.uint8)
     else:
         kbuf = buf
-    jlo, jhi, first = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], d[1])
+    jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], d[1])
     _maxpool.forward(
         _planes(xc), _planes(kbuf), None if indices is None else _planes(indices),
-        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi, first,
+        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi,
         _threads(x.size + buf.size * k[0] * k[1]),
     )
     result = finish(buf, out, dtype)
@@ -188,7 +185,7 @@ def _avg_setup(hw, kernel_size, stride, padding, ceil_mode, count_include_pad, d
 
 def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype):
     """Column plan and the reciprocals of the divisor's row and column factors."""
-    jlo, jhi, _ = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], 1)
+    jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], 1)
     if divisor_override is not None:
         ch = np.ones(ohw[0])
         cw = np.full(ohw[1], float(divisor_override))
