@@ -86,6 +86,17 @@ def test_missing_matplotlib_is_only_needed_for_figures(monkeypatch):
         assert "matplotlib" not in str(exc)
 
 
+def test_unwritable_output_directory(tmp_path, capsys):
+    _needs_demo_deps()
+    pytest.importorskip("matplotlib")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["demo", "--fast", "--out", str(blocker / "figs")]) == 1
+    captured = capsys.readouterr()
+    assert "cannot write the figures into" in captured.err
+    assert "6.2.1" not in captured.out  # failed before doing any work
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -393,6 +393,16 @@ def test_summary_table():
     assert model.output_shape((2, 1, 28, 28)) == (2, 10)
 
 
+def test_summary_of_nested_sequential_and_its_repr():
+    block = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2))
+    model = nn.Sequential(block, nn.Flatten())
+    table = model.summary((1, 1, 6, 6))
+    assert len(table.splitlines()) == 5  # header, input, two layers, total
+    assert "Sequential(3 layers)  (1, 2, 3, 3)" in table
+    assert table.splitlines()[2].split()[-3:] == ["4x4", "2x2", "-1,-1"]
+    assert repr(table) == table  # shows as a table at the prompt
+
+
 def test_summary_rejects_a_mismatched_input_shape():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.Flatten(), nn.Linear(10, 2, rng=0))
     with pytest.raises(ValueError, match="input has 1 channels"):

@@ -46,6 +46,9 @@ def main(argv=None):
         except MissingDependency as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        except OSError as exc:
+            print(f"error: cannot write the figures into {args.out!r}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

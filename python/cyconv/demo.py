@@ -397,6 +397,8 @@ def run(out="cyconv-demo", epochs=None, seed=0, figures=True, fast=False, file=N
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if figures:
+        os.makedirs(out, exist_ok=True)  # fail now, not after the training
     start = time.perf_counter()
     print(f"cyconv demo (seed {seed}{', fast mode' if fast else ''})", file=file)
     # Every array here is tiny (a batch of 32 8x8 images): one thread per call is
