@@ -533,7 +533,7 @@ ERRORS = [
     (dict(groups=1.0), TypeError, r"groups must be an integer"),
     (dict(groups=True), TypeError, r"groups must be an integer, got the bool"),
     (dict(padding_mode="mirror"), ValueError, r"padding_mode must be one of 'zeros', 'reflect'.*got 'mirror'"),
-    (dict(padding_mode=None), ValueError, r"padding_mode must be one of"),
+    (dict(padding_mode=None), TypeError, r"padding_mode must be a string"),
     (dict(padding=6, padding_mode="reflect"), ValueError, r"reflect.*padding < the input height \(6\)"),
     (dict(padding=7, padding_mode="circular"), ValueError, r"circular.*<= the input height \(6\)"),
 ]

@@ -181,11 +181,7 @@ def test_out_every_layout(name):
     for make in (np.empty_like, lambda a: np.asfortranarray(np.empty_like(a)),
                  lambda a: _non_contiguous(np.empty_like(a)), lambda a: np.flip(np.empty_like(a)),
                  lambda a: np.empty_like(a, dtype=a.dtype.newbyteorder())):
-        out = make(want)
-        if out.dtype != want.dtype:  # byte-swapped: not the result dtype
-            with pytest.raises(ValueError, match="dtype"):
-                call(name, out=out)
-            continue
+        out = make(want)  # byte-swapped out is accepted, as by NumPy's ufuncs
         got = call(name, out=out)
         assert got is out
         np.testing.assert_array_equal(out, want)
@@ -665,9 +661,6 @@ def test_type_errors(f):
         f()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "padding_mode of a wrong type is a ValueError (_conv_args.padding_mode_of; "
-    "tests/test_conv2d.py asserts it); SPEC: wrong type -> TypeError"))
 @pytest.mark.parametrize("mode", [None, 0, b"zeros", ("zeros",)])
 def test_padding_mode_wrong_type(mode):
     with pytest.raises(TypeError, match="padding_mode"):
