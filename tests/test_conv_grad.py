@@ -303,7 +303,7 @@ def test_thread_counts_agree(cfg):
 def test_workspace_is_bounded(monkeypatch, stride, entry, plan):
     """With a small limit the GEMM paths work in row blocks; the result does not change."""
     rng = np.random.default_rng(10)
-    cfg = ((2, 4, 30, 30), (5, 4, 3, 3), stride, 1, 1, 1, "zeros")
+    cfg = ((2, 4, 30, 30), (5, 4, 3, 3), stride, 1, 1, 1, "zeros")  # 30 <= _WIDE_MAX_WO
     x, w, gy, geo, kwargs = _random_case(cfg, rng)
     want = conv2d_grads_ref(gy, x, w, *geo)
     seen = []

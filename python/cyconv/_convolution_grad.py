@@ -53,8 +53,10 @@ _BLOCK_BYTES = 1 << 20
 # per image on the arrays themselves (no gathering into blocks).
 _POINTWISE_PER_IMAGE = 128
 # Stride 1: GEMMs on rows widened to the padded width (contiguous gathers, a little
-# more GEMM work) when that is at most this factor wider than the output.
+# more GEMM work) when that is at most this factor wider than the output, and the
+# output rows are narrow enough that per-row overheads dominate the plain gather.
 _WIDE_MAX = 1.5
+_WIDE_MAX_WO = 40
 # Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
 # threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
 # each pool's idle-spinning threads slow the other down.
@@ -155,7 +157,7 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         _, _, _, _, dh, dwl, _, _, _, _ = geom
         wide_w = wo + dwl * (kw - 1)
         nb, rows = plan
-        if sh == sw == 1 and not pointwise and wide_w <= _WIDE_MAX * wo:
+        if sh == sw == 1 and not pointwise and wo <= _WIDE_MAX_WO and wide_w <= _WIDE_MAX * wo:
             nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, dtype.itemsize, False, False)
             _conv_grad.gemm_backward_wide(gy, x if want_weight else None, weight, dx, dweight,
                                           groups, geom, nb, rows)
