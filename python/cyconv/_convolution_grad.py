@@ -8,7 +8,22 @@ Both reduce to the same two computations on canonical arrays:
   the batch (``grad_output @ im2col(x)^T``).
 
 A transposed convolution is exactly the input gradient of the convolution with the
-same stride, padding, dilation and groups, so it shares that code.
+same stride, padding, dilation and groups, so it shares that code. Non-zero padding
+modes run on the padded input (``conv_setup`` pads it); the gradient of the padded
+input is then folded back onto the cells each padded cell copies (the adjoint of
+``np.pad``). The kernels live in ``cyconv._conv_grad`` (``_conv_grad_avx2`` on CPUs
+with AVX2+FMA); the strategies:
+
+* direct (no workspace): one input channel per group with few (output channel, tap)
+  pairs -- depthwise, single-channel images, tiny problems -- one OpenMP task per
+  input channel computes both gradients while its planes are in cache; also whenever
+  one output row's columns would not fit :func:`cyconv.get_workspace_limit`;
+* GEMM: blocks of images (or of one image's output rows) whose columns fit the
+  workspace; ``np.matmul`` (NumPy's threaded BLAS) for the products, the gathers and
+  scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
+  threads slow both down). 1x1 convolutions use the arrays themselves as columns;
+  stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
+* the bias gradient: a sum over N, H, W per channel, accumulated in float64.
 """
 
 from typing import NamedTuple
