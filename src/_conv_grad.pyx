@@ -512,9 +512,11 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
     # OpenBLAS's sgemm runs (K x M) @ (M x C_out) markedly faster than the transposed
     # product (C_out x M) @ (M x K) for these shapes; dgemm does not care.
     transposed_dw = gy.dtype == np.float32
-    tmp = None
+    tmp = dwt = None
     if dweight is not None:
         tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), gy.dtype)
+        if transposed_dw:  # the weight gradient transposed, group by group
+            dwt = np.empty((groups, k, cout_g), gy.dtype)
     first = True
     for n0 in range(0, n_img, nb):
         nbb = min(nb, n_img - n0)
@@ -538,11 +540,11 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                     else:
                         gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
                     if transposed_dw:
-                        np.matmul(c, gyb.T, out=tmp)
                         if first:
-                            dw2[co] = tmp.T
+                            np.matmul(c, gyb.T, out=dwt[grp])
                         else:
-                            dw2[co] += tmp.T
+                            np.matmul(c, gyb.T, out=tmp)
+                            dwt[grp] += tmp
                     elif first:
                         np.matmul(gyb, c.T, out=dw2[co])
                     else:
@@ -555,6 +557,8 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                         np.matmul(w2[co].T, gyb, out=c)
                         scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
             first = False
+    if dwt is not None and not first:
+        dw2[...] = dwt.transpose(0, 2, 1).reshape(c_out, k)
 
 
 # ---------------------------------------------------------------------------------
@@ -655,9 +659,11 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
     dw2 = None if dweight is None else dweight.reshape(c_out, k)
     cols = np.empty(k * nb * rows * wp, dtype)
     transposed_dw = dtype == np.float32
-    tmp = None
+    tmp = dwt = None
     if dweight is not None:
         tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), dtype)
+        if transposed_dw:  # the weight gradient transposed, group by group
+            dwt = np.empty((groups, k, cout_g), dtype)
     first = True
     for n0 in range(0, n_img, nb):
         nbb = min(nb, n_img - n0)
@@ -681,11 +687,11 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
                 if dw2 is not None:
                     gather_wide(frame, c, ci0, cin_g, oh0, oh1, kh, kw, dh, dw)
                     if transposed_dw:
-                        np.matmul(c, gyb.T, out=tmp)
                         if first:
-                            dw2[co] = tmp.T
+                            np.matmul(c, gyb.T, out=dwt[grp])
                         else:
-                            dw2[co] += tmp.T
+                            np.matmul(c, gyb.T, out=tmp)
+                            dwt[grp] += tmp
                     elif first:
                         np.matmul(gyb, c.T, out=dw2[co])
                     else:
@@ -697,3 +703,5 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
             first = False
         if dframe is not None:
             dx[n0:n0 + nbb, :, :hh, :ww] = dframe[:, :, pt:pt + hh, pl:pl + ww]
+    if dwt is not None and not first:
+        dw2[...] = dwt.transpose(0, 2, 1).reshape(c_out, k)
