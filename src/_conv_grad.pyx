@@ -273,28 +273,41 @@ def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
         _bias(gy, dbias)
 
 
-cdef inline double _dot(const real_t* a, const real_t* b, Py_ssize_t n,
-                        Py_ssize_t stride_b) noexcept nogil:
-    """sum(a[k] * b[k*stride_b]) for k < n. Eight independent partial sums, so that
-    the unit-stride loop vectorises without reassociating a single sum."""
+cdef inline double _plane_dot(const real_t* gplane, const real_t* xplane, Py_ssize_t h,
+                              Py_ssize_t w, const ConvGeom* g, Py_ssize_t i, Py_ssize_t j,
+                              Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """The weight gradient of tap (i, j) from one (grad_output, input) plane pair:
+    sum over output rows of dot(grad_output row, the input row it read), with eight
+    partial sums kept across the rows (unit stride vectorises, one reduction)."""
     cdef real_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0, p5 = 0, p6 = 0, p7 = 0
-    cdef Py_ssize_t k, n8 = n - n % 8
-    if stride_b == 1:
-        for k in range(0, n8, 8):
-            p0 = p0 + a[k] * b[k]
-            p1 = p1 + a[k + 1] * b[k + 1]
-            p2 = p2 + a[k + 2] * b[k + 2]
-            p3 = p3 + a[k + 3] * b[k + 3]
-            p4 = p4 + a[k + 4] * b[k + 4]
-            p5 = p5 + a[k + 5] * b[k + 5]
-            p6 = p6 + a[k + 6] * b[k + 6]
-            p7 = p7 + a[k + 7] * b[k + 7]
-        for k in range(n8, n):
-            p0 = p0 + a[k] * b[k]
-    else:
-        for k in range(n):
-            p0 = p0 + a[k] * b[k * stride_b]
-    return <double>(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
+    cdef double tail = 0
+    cdef Py_ssize_t oh, ih, k, n8 = lo + (hi - lo) - (hi - lo) % 8, sw = g.sw
+    cdef const real_t* a
+    cdef const real_t* b
+    if lo >= hi:
+        return 0
+    for oh in range(g.ho):
+        ih = oh * g.sh - g.pt + i * g.dh
+        if ih < 0 or ih >= h:
+            continue
+        a = gplane + oh * g.wo
+        b = xplane + ih * w + j * g.dw - g.pl
+        if sw == 1:
+            for k in range(lo, n8, 8):
+                p0 = p0 + a[k] * b[k]
+                p1 = p1 + a[k + 1] * b[k + 1]
+                p2 = p2 + a[k + 2] * b[k + 2]
+                p3 = p3 + a[k + 3] * b[k + 3]
+                p4 = p4 + a[k + 4] * b[k + 4]
+                p5 = p5 + a[k + 5] * b[k + 5]
+                p6 = p6 + a[k + 6] * b[k + 6]
+                p7 = p7 + a[k + 7] * b[k + 7]
+            for k in range(n8, hi):
+                tail = tail + a[k] * b[k]
+        else:
+            for k in range(lo, hi):
+                tail = tail + a[k] * b[k * sw]
+    return tail + <double>(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
 
 
 cdef inline void _scatter_row3(real_t* dst, const real_t* src, real_t w0, real_t w1,
@@ -403,19 +416,11 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
                         _scatter_scaled(gplane, wbase[co * taps + t], h, w, g, t // g.kw,
                                         t % g.kw, 0, h, dbase + (n * c_in + c) * h * w)
                 if want_dw:
-                    for oh in range(g.ho):
-                        grow = gplane + oh * wo
-                        for i in range(g.kh):
-                            ih = oh * g.sh - g.pt + i * g.dh
-                            if ih < 0 or ih >= h:
-                                continue
-                            for j in range(g.kw):
-                                lo = bounds[j]
-                                hi = bounds[g.kw + j]
-                                if lo < hi:
-                                    xrow = xbase + ((n * c_in + c) * h + ih) * w + j * g.dw - g.pl
-                                    a[m * taps + i * g.kw + j] += _dot(grow + lo, xrow + lo * sw,
-                                                                       hi - lo, sw)
+                    xrow = xbase + (n * c_in + c) * h * w
+                    for t in range(taps):
+                        j = t % g.kw
+                        a[m * taps + t] += _plane_dot(gplane, xrow, h, w, g, t // g.kw, j,
+                                                      bounds[j], bounds[g.kw + j])
         if want_dw:
             for m in range(cout_g):
                 for t in range(taps):
