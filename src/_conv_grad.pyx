@@ -352,6 +352,51 @@ cdef inline void _scatter_row3(real_t* dst, const real_t* src, real_t w0, real_t
         dst[ow + 2 * d] += w2 * src[ow]
 
 
+cdef inline void _gather_rows9(real_t* dst, const real_t* s0, const real_t* s1,
+                               const real_t* s2, const real_t* wk, Py_ssize_t d,
+                               Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1, Py_ssize_t hi1,
+                               Py_ssize_t lo2, Py_ssize_t hi2) noexcept nogil:
+    """A 3x3 kernel's nine taps onto one input-gradient row in one pass: s_i is the
+    grad_output row kernel row i reads it from, wk the 3x3 weights; otherwise as
+    _scatter_row3 (dst[ow + j*d] += wk[i, j] * s_i[ow], ow in [lo_j, hi_j))."""
+    cdef Py_ssize_t ow, a, b
+    cdef real_t w00 = wk[0], w01 = wk[1], w02 = wk[2]
+    cdef real_t w10 = wk[3], w11 = wk[4], w12 = wk[5]
+    cdef real_t w20 = wk[6], w21 = wk[7], w22 = wk[8]
+    a = lo0
+    if lo1 + d > a:
+        a = lo1 + d
+    if lo2 + 2 * d > a:
+        a = lo2 + 2 * d
+    b = hi0
+    if hi1 + d < b:
+        b = hi1 + d
+    if hi2 + 2 * d < b:
+        b = hi2 + 2 * d
+    if a >= b:
+        _scatter_row3(dst, s0, w00, w01, w02, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        _scatter_row3(dst, s1, w10, w11, w12, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        _scatter_row3(dst, s2, w20, w21, w22, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        return
+    for ow in range(a, b):
+        dst[ow] += (w00 * s0[ow] + w01 * s0[ow - d] + w02 * s0[ow - 2 * d]
+                    + w10 * s1[ow] + w11 * s1[ow - d] + w12 * s1[ow - 2 * d]
+                    + w20 * s2[ow] + w21 * s2[ow - d] + w22 * s2[ow - 2 * d])
+    # the edges, tap by tap
+    for ow in range(lo0, a):
+        dst[ow] += w00 * s0[ow] + w10 * s1[ow] + w20 * s2[ow]
+    for ow in range(b, hi0):
+        dst[ow] += w00 * s0[ow] + w10 * s1[ow] + w20 * s2[ow]
+    for ow in range(lo1, a - d):
+        dst[ow + d] += w01 * s0[ow] + w11 * s1[ow] + w21 * s2[ow]
+    for ow in range(b - d, hi1):
+        dst[ow + d] += w01 * s0[ow] + w11 * s1[ow] + w21 * s2[ow]
+    for ow in range(lo2, a - 2 * d):
+        dst[ow + 2 * d] += w02 * s0[ow] + w12 * s1[ow] + w22 * s2[ow]
+    for ow in range(b - 2 * d, hi2):
+        dst[ow + 2 * d] += w02 * s0[ow] + w12 * s1[ow] + w22 * s2[ow]
+
+
 cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                        const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
                        real_t[:, :, :, ::1] dweight, double[:, ::1] tot,
@@ -376,6 +421,7 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
     cdef real_t* drow
     cdef double* a
     cdef bint fuse3 = g.kw == 3 and sw == 1
+    cdef bint fuse9 = fuse3 and g.kh == 3 and g.sh == 1
     cdef const real_t* gbase = &gy[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef const real_t* xbase = NULL
@@ -399,7 +445,26 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
             for m in range(cout_g):
                 co = c * cout_g + m
                 gplane = gbase + (n * c_out + co) * plane_out
-                if want_dx and fuse3:
+                if want_dx and fuse9:
+                    for ih in range(h):
+                        # the grad_output rows kernel rows 0, 1, 2 read input row ih from
+                        i = ih + g.pt
+                        drow = dbase + ((n * c_in + c) * h + ih) * w - g.pl
+                        wk = wbase + co * 9
+                        if i - 2 * g.dh >= 0 and i < g.ho:
+                            _gather_rows9(drow, gplane + i * wo, gplane + (i - g.dh) * wo,
+                                          gplane + (i - 2 * g.dh) * wo, wk, g.dw,
+                                          bounds[0], bounds[3], bounds[1], bounds[4],
+                                          bounds[2], bounds[5])
+                        else:
+                            for t in range(3):
+                                oh = i - t * g.dh
+                                if oh >= 0 and oh < g.ho:
+                                    _scatter_row3(drow, gplane + oh * wo, wk[3 * t],
+                                                  wk[3 * t + 1], wk[3 * t + 2], g.dw,
+                                                  bounds[0], bounds[3], bounds[1],
+                                                  bounds[4], bounds[2], bounds[5])
+                elif want_dx and fuse3:
                     for oh in range(g.ho):
                         grow = gplane + oh * wo
                         for i in range(g.kh):
