@@ -241,10 +241,12 @@ cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::
             dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
 
 
-cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias) noexcept nogil:
+cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads) noexcept nogil:
     """dbias[c] = sum of gy[:, c], accumulated in double."""
     cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2] * gy.shape[3]
     cdef int nt = _threads(n_img * c_out * m, c_out)
+    if 0 < max_threads < nt:
+        nt = max_threads
     cdef Py_ssize_t c, n, k, m8 = m - m % 8
     cdef double s0, s1, s2, s3, s4, s5, s6, s7
     cdef const real_t* base = &gy[0, 0, 0, 0]
@@ -267,10 +269,10 @@ cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias) noexcept nogil
         dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
 
 
-def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
+def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads=0):
     """dbias[c] = sum of gy[:, c] (gy is (N, C, Ho, Wo) with N >= 1)."""
     with nogil:
-        _bias(gy, dbias)
+        _bias(gy, dbias, max_threads)
 
 
 cdef inline double _plane_dot(const real_t* gplane, const real_t* xplane, Py_ssize_t h,
@@ -532,7 +534,7 @@ cdef void _run_direct(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] 
             if dweight is not None:
                 _direct_weight(gy, x, dweight, acc, bounds, groups, g)
         if dbias is not None:
-            _bias(gy, dbias)
+            _bias(gy, dbias, 0)
 
 
 def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t groups, tuple geom):

@@ -179,8 +179,8 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         else:
             _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
                                      groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
-        if want_bias:
-            _conv_grad.bias_grad(gy, dbias)
+        if want_bias:  # on this thread too: OpenMP workers would spin into the next BLAS call
+            _conv_grad.bias_grad(gy, dbias, _GEMM_KERNEL_THREADS)
     return dx, dweight, dbias
 
 
