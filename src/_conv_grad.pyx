@@ -275,6 +275,24 @@ def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads=
         _bias(gy, dbias, max_threads)
 
 
+cdef inline double _plane_sum(const real_t* p, Py_ssize_t m) noexcept nogil:
+    """sum(p[:m]) with eight double partial sums."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t k, m8 = m - m % 8
+    for k in range(0, m8, 8):
+        s0 = s0 + p[k]
+        s1 = s1 + p[k + 1]
+        s2 = s2 + p[k + 2]
+        s3 = s3 + p[k + 3]
+        s4 = s4 + p[k + 4]
+        s5 = s5 + p[k + 5]
+        s6 = s6 + p[k + 6]
+        s7 = s7 + p[k + 7]
+    for k in range(m8, m):
+        s0 = s0 + p[k]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 cdef inline double _plane_dot(const real_t* gplane, const real_t* xplane, Py_ssize_t h,
                               Py_ssize_t w, const ConvGeom* g, Py_ssize_t i, Py_ssize_t j,
                               Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -401,15 +419,17 @@ cdef inline void _gather_rows9(real_t* dst, const real_t* s0, const real_t* s1,
 
 cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                        const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
-                       real_t[:, :, :, ::1] dweight, double[:, ::1] tot,
+                       real_t[:, :, :, ::1] dweight, real_t[::1] dbias, double[:, ::1] tot,
                        const Py_ssize_t* bounds, Py_ssize_t c_in, Py_ssize_t h,
-                       Py_ssize_t w, bint want_dx, bint want_dw, const ConvGeom* g) noexcept nogil:
-    """Input and weight gradients of a convolution with one input channel per group.
+                       Py_ssize_t w, bint want_dx, bint want_dw, bint want_db,
+                       const ConvGeom* g) noexcept nogil:
+    """All three gradients of a convolution with one input channel per group.
 
     One task per input channel c (and so per group): for every image it adds the
-    input gradient onto dx[n, c] and the weight gradient of the group's output
-    channels into tot (the thread's (C_out/groups)*kh*kw double sums), while
-    grad_output's and x's planes are still in cache. bounds as for _direct_weight.
+    input gradient onto dx[n, c], and the weight and bias gradients of the group's
+    output channels into tot (the thread's (C_out/groups)*(kh*kw + 1) double sums),
+    while grad_output's and x's planes are still in cache; one parallel region for
+    the whole backward pass. bounds as for _direct_weight.
     """
     cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1]
     cdef Py_ssize_t cout_g = c_out // c_in
@@ -432,6 +452,7 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
     cdef Py_ssize_t lda = 0
     if want_dw:
         xbase = &x[0, 0, 0, 0]
+    if want_dw or want_db:
         abase = &tot[0, 0]
         lda = tot.shape[1]
         if nt > tot.shape[0]:
@@ -440,13 +461,15 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
         dbase = &dx[0, 0, 0, 0]
     for c in prange(c_in, schedule="dynamic", num_threads=nt):
         a = abase + threadid() * lda
-        if want_dw:
-            for k in range(cout_g * taps):
+        if want_dw or want_db:
+            for k in range(cout_g * (taps + 1)):
                 a[k] = 0
         for n in range(n_img):
             for m in range(cout_g):
                 co = c * cout_g + m
                 gplane = gbase + (n * c_out + co) * plane_out
+                if want_db:
+                    a[cout_g * taps + m] += _plane_sum(gplane, plane_out)
                 if want_dx and fuse9:
                     for ih in range(h):
                         # the grad_output rows kernel rows 0, 1, 2 read input row ih from
@@ -492,6 +515,9 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
             for m in range(cout_g):
                 for t in range(taps):
                     dweight[c * cout_g + m, 0, t // g.kw, t % g.kw] = <real_t>a[m * taps + t]
+        if want_db:
+            for m in range(cout_g):
+                dbias[c * cout_g + m] = <real_t>a[cout_g * taps + m]
 
 
 cdef int _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
@@ -526,15 +552,15 @@ cdef void _run_direct(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] 
                       Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w, const ConvGeom* g):
     with nogil:
         if tot is not None:
-            _per_channel(gy, x, weight, dx, dweight, tot, bounds, c_in, h, w,
-                         dx is not None, dweight is not None, g)
+            _per_channel(gy, x, weight, dx, dweight, dbias, tot, bounds, c_in, h, w,
+                         dx is not None, dweight is not None, dbias is not None, g)
         else:
             if dx is not None:
                 _direct_input(gy, weight, dx, groups, g)
             if dweight is not None:
                 _direct_weight(gy, x, dweight, acc, bounds, groups, g)
-        if dbias is not None:
-            _bias(gy, dbias, 0)
+            if dbias is not None:
+                _bias(gy, dbias, 0)
 
 
 def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t groups, tuple geom):
@@ -543,8 +569,8 @@ def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t grou
     All arrays share gy's dtype (float32 or float64; dispatched here rather than by
     a fused def, whose dispatch costs more than a tiny problem's kernel). dx (zeroed),
     dweight and dbias are written when not None; x is needed only for dweight.
-    With tot (float64 per-thread sums, (threads, C_out/groups*kh*kw); one input channel
-    per group only) the fused per-channel kernel runs, else the separate input and
+    With tot (float64 per-thread sums, (threads, C_out/groups*(kh*kw + 1)); one input
+    channel per group only) the fused per-channel kernel runs, else the separate input and
     weight kernels, the latter with acc (per-thread rows, (threads, kh*kw*wo)).
     """
     cdef ConvGeom g = _geom(geom)

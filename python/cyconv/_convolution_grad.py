@@ -164,7 +164,7 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         acc = tot = None
         if cin_g == 1 and cin_g * groups >= 2 * threads:
             # one task per input channel: both gradients while its planes are in cache
-            tot = np.empty((threads, (c_out // groups) * kh * kw))
+            tot = np.empty((threads, (c_out // groups) * (kh * kw + 1)))
         elif want_weight:
             acc = np.empty((threads, kh * kw * wo), dtype)
         _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
