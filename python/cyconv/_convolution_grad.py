@@ -8,7 +8,22 @@ Both reduce to the same two computations on canonical arrays:
   the batch (``grad_output @ im2col(x)^T``).
 
 A transposed convolution is exactly the input gradient of the convolution with the
-same stride, padding, dilation and groups, so it shares that code.
+same stride, padding, dilation and groups, so it shares that code. Non-zero padding
+modes run on the padded input (``conv_setup`` pads it); the gradient of the padded
+input is then folded back onto the cells each padded cell copies (the adjoint of
+``np.pad``). The kernels live in ``cyconv._conv_grad`` (``_conv_grad_avx2`` on CPUs
+with AVX2+FMA); the strategies:
+
+* direct (no workspace): one input channel per group with few (output channel, tap)
+  pairs -- depthwise, single-channel images, tiny problems -- one OpenMP task per
+  input channel computes both gradients while its planes are in cache; also whenever
+  one output row's columns would not fit :func:`cyconv.get_workspace_limit`;
+* GEMM: blocks of images (or of one image's output rows) whose columns fit the
+  workspace; ``np.matmul`` (NumPy's threaded BLAS) for the products, the gathers and
+  scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
+  threads slow both down). 1x1 convolutions use the arrays themselves as columns;
+  stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
+* the bias gradient: a sum over N, H, W per channel, accumulated in float64.
 """
 
 from typing import NamedTuple
@@ -53,8 +68,10 @@ _BLOCK_BYTES = 1 << 20
 # per image on the arrays themselves (no gathering into blocks).
 _POINTWISE_PER_IMAGE = 128
 # Stride 1: GEMMs on rows widened to the padded width (contiguous gathers, a little
-# more GEMM work) when that is at most this factor wider than the output.
+# more GEMM work) when that is at most this factor wider than the output, and the
+# output rows are narrow enough that per-row overheads dominate the plain gather.
 _WIDE_MAX = 1.5
+_WIDE_MAX_WO = 40
 # Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
 # threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
 # each pool's idle-spinning threads slow the other down.
@@ -147,7 +164,7 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         acc = tot = None
         if cin_g == 1 and cin_g * groups >= 2 * threads:
             # one task per input channel: both gradients while its planes are in cache
-            tot = np.empty((threads, (c_out // groups) * kh * kw))
+            tot = np.empty((threads, (c_out // groups) * (kh * kw + 1)))
         elif want_weight:
             acc = np.empty((threads, kh * kw * wo), dtype)
         _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
@@ -155,15 +172,15 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         _, _, _, _, dh, dwl, _, _, _, _ = geom
         wide_w = wo + dwl * (kw - 1)
         nb, rows = plan
-        if sh == sw == 1 and not pointwise and wide_w <= _WIDE_MAX * wo:
+        if sh == sw == 1 and not pointwise and wo <= _WIDE_MAX_WO and wide_w <= _WIDE_MAX * wo:
             nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, dtype.itemsize, False, False)
             _conv_grad.gemm_backward_wide(gy, x if want_weight else None, weight, dx, dweight,
                                           groups, geom, nb, rows)
         else:
             _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
                                      groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
-        if want_bias:
-            _conv_grad.bias_grad(gy, dbias)
+        if want_bias:  # on this thread too: OpenMP workers would spin into the next BLAS call
+            _conv_grad.bias_grad(gy, dbias, _GEMM_KERNEL_THREADS)
     return dx, dweight, dbias
 
 
