@@ -1,4 +1,4 @@
-"""Forward convolution kernels.
+"""Forward convolution kernels (compiled twice: baseline and AVX2+FMA, see CMakeLists).
 
 Two strategies, chosen by the Python layer (cyconv._convolution):
 
@@ -7,16 +7,19 @@ Two strategies, chosen by the Python layer (cyconv._convolution):
   BLAS) multiplies the weight matrix with it; ``scatter_bias`` / ``add_bias`` move
   the product into the (N, C_out, Ho*Wo) result and add the bias.
 * Direct: ``direct_conv`` computes every output row as a sum of scaled, shifted
-  input rows -- no workspace, vectorisable inner loops, parallel over output rows.
-  It wins for depthwise/grouped convolutions, single-channel inputs and tiny inputs.
+  input rows (copied zero-padded into a small per-thread scratch) -- no workspace,
+  vectorisable inner loops, parallel over (image, group, block of output rows).
+  It wins with few output channels per group (depthwise, LeNet-sized layers,
+  3-channel images) and for tiny inputs.
 
 Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
 zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0).
 """
 from cython.parallel cimport prange, parallel, threadid
+from libc.stdlib cimport malloc, free
 
 from _types cimport real_t
-from _im2col cimport ConvGeom, make_geom, im2col_row
+from _im2col cimport ConvGeom, make_geom, im2col, im2col_row
 
 
 cdef ConvGeom _geom(tuple geom):
@@ -27,7 +30,7 @@ cdef ConvGeom _geom(tuple geom):
 
 def im2col_images(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, tuple geom,
                   Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t c0, Py_ssize_t cn,
-                  Py_ssize_t oh0, Py_ssize_t oh1):
+                  Py_ssize_t oh0, Py_ssize_t oh1, int nthreads):
     """Columns of images [n0, n0+nb), channels [c0, c0+cn), output rows [oh0, oh1).
 
     cols has cn*kh*kw rows; image b's block starts at column b*(oh1-oh0)*wo.
@@ -40,7 +43,7 @@ def im2col_images(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, tuple geom,
     cdef const real_t* base = &x[0, 0, 0, 0]
     cdef real_t* dst = &cols[0, 0]
     with nogil:
-        for item in prange(nb * rows, schedule="static"):
+        for item in prange(nb * rows, schedule="static", num_threads=nthreads):
             r = item % rows
             b = item // rows
             c = c0 + r // taps
@@ -49,8 +52,16 @@ def im2col_images(const real_t[:, :, :, ::1] x, real_t[:, ::1] cols, tuple geom,
                        oh0, oh1, dst + r * ld + b * span)
 
 
+def im2col_image(const real_t[:, :, ::1] x, real_t[:, ::1] cols, tuple geom,
+                 Py_ssize_t c0, Py_ssize_t cn, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t col0):
+    """The shared _im2col.pxd routine on one image (for its tests)."""
+    cdef ConvGeom g = _geom(geom)
+    with nogil:
+        im2col(x, &g, c0, cn, oh0, oh1, cols, col0)
+
+
 def scatter_bias(const real_t[:, ::1] prod, real_t[:, :, ::1] out, const real_t[::1] bias,
-                 bint has_bias, Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t c0):
+                 bint has_bias, Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t c0, int nthreads):
     """out[n0+b, c0+co, :] = prod[co, b*L:(b+1)*L] (+ bias[c0+co]), L = out.shape[2]."""
     cdef Py_ssize_t cn = prod.shape[0], L = out.shape[2]
     cdef Py_ssize_t item, b, co, p
@@ -58,7 +69,7 @@ def scatter_bias(const real_t[:, ::1] prod, real_t[:, :, ::1] out, const real_t[
     cdef const real_t* src
     cdef real_t* dst
     with nogil:
-        for item in prange(nb * cn, schedule="static"):
+        for item in prange(nb * cn, schedule="static", num_threads=nthreads):
             b = item // cn
             co = item % cn
             src = &prod[co, b * L]
@@ -69,14 +80,14 @@ def scatter_bias(const real_t[:, ::1] prod, real_t[:, :, ::1] out, const real_t[
 
 
 def add_bias(real_t[:, :, ::1] out, const real_t[::1] bias, Py_ssize_t n0, Py_ssize_t nb,
-             Py_ssize_t p0, Py_ssize_t p1):
+             Py_ssize_t p0, Py_ssize_t p1, int nthreads):
     """out[n0:n0+nb, c, p0:p1] += bias[c] for every channel c."""
     cdef Py_ssize_t cn = out.shape[1]
     cdef Py_ssize_t item, b, c, p
     cdef real_t v
     cdef real_t* dst
     with nogil:
-        for item in prange(nb * cn, schedule="static"):
+        for item in prange(nb * cn, schedule="static", num_threads=nthreads):
             b = item // cn
             c = item % cn
             v = bias[c]
@@ -89,11 +100,14 @@ def add_bias(real_t[:, :, ::1] out, const real_t[::1] bias, Py_ssize_t n0, Py_ss
 # Direct kernel. A work unit is (image, group, block of output rows): the input rows
 # the block needs are copied, zero padded, into the thread's scratch
 # (cg x rows x wp, wp = the padded width the taps reach), so every tap is in range;
-# then each output row is computed in register blocks of _V outputs, summing all
-# taps of all channels of the group before one store.
+# then, for each output channel of the group, each output row is the bias plus the
+# taps (every channel's kh*kw of them) as scaled scratch rows, added several taps per
+# pass over the row so the row is loaded and stored once per several multiply-adds.
 
 cdef enum:
-    _V = 16  # outputs per register block
+    # Narrower outputs are computed as one long row per block (then copied out): the
+    # per-row loops would be too short to vectorise well.
+    _LONG_ROW_MAX_WO = 48
 
 
 cdef inline void _fill_scratch(const real_t* xg, Py_ssize_t cg, Py_ssize_t h, Py_ssize_t w,
@@ -127,16 +141,21 @@ cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const r
     """nrows output rows (each wo wide, stored consecutively at dst) from the scratch.
 
     Tap t of output row r reads scr[r*step + offs[t] + ow*sw] with weight wt[t]. The
-    first pass takes taps % 4 taps (or 4), then four at a time, so each pass over the output row (in L1) does four
+    first pass takes taps % 4 taps (or 4), then eight (and a last four) at a time,
+    so each pass over the output row (in L1) does four
     multiply-adds per element. sw is passed separately so that the sw == 1 call
     compiles to contiguous vector loops.
     """
     cdef Py_ssize_t r, ow, t
-    cdef real_t w0, w1, w2, w3
+    cdef real_t w0, w1, w2, w3, w4, w5, w6, w7
     cdef const real_t* p0
     cdef const real_t* p1
     cdef const real_t* p2
     cdef const real_t* p3
+    cdef const real_t* p4
+    cdef const real_t* p5
+    cdef const real_t* p6
+    cdef const real_t* p7
     cdef Py_ssize_t first = taps % 4
     if first == 0:
         first = 4
@@ -169,7 +188,28 @@ cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const r
             for ow in range(wo):
                 dst[ow] = b + w0 * p0[ow * sw] + w1 * p1[ow * sw] + w2 * p2[ow * sw] + w3 * p3[ow * sw]
         t = first
-        while t + 4 <= taps:
+        while t + 8 <= taps:
+            w0 = wt[t]
+            w1 = wt[t + 1]
+            w2 = wt[t + 2]
+            w3 = wt[t + 3]
+            w4 = wt[t + 4]
+            w5 = wt[t + 5]
+            w6 = wt[t + 6]
+            w7 = wt[t + 7]
+            p0 = scr + offs[t]
+            p1 = scr + offs[t + 1]
+            p2 = scr + offs[t + 2]
+            p3 = scr + offs[t + 3]
+            p4 = scr + offs[t + 4]
+            p5 = scr + offs[t + 5]
+            p6 = scr + offs[t + 6]
+            p7 = scr + offs[t + 7]
+            for ow in range(wo):
+                dst[ow] += (w0 * p0[ow * sw] + w1 * p1[ow * sw] + w2 * p2[ow * sw] + w3 * p3[ow * sw]
+                            + w4 * p4[ow * sw] + w5 * p5[ow * sw] + w6 * p6[ow * sw] + w7 * p7[ow * sw])
+            t += 8
+        if t + 4 <= taps:
             w0 = wt[t]
             w1 = wt[t + 1]
             w2 = wt[t + 2]
@@ -185,56 +225,102 @@ cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const r
         dst += wo
 
 
-def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
-                const real_t[::1] bias, bint has_bias, real_t[:, :, :, ::1] out,
-                Py_ssize_t groups, tuple geom, Py_ssize_t block_rows, real_t[:, ::1] scratch,
-                Py_ssize_t[:, ::1] offsets):
-    """out = conv2d(x, weight) (+ bias) without GEMM.
+cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
+                              const real_t* bias, real_t* obase, Py_ssize_t c_in,
+                              Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
+                              Py_ssize_t cg, Py_ssize_t groups, Py_ssize_t nblocks,
+                              Py_ssize_t block_rows, Py_ssize_t wp, const ConvGeom* g,
+                              real_t* scr, real_t* tmp, Py_ssize_t* offs) noexcept nogil:
+    """Work unit (image, group, block of output rows) of the direct kernel.
 
-    Work units (image, group, block of block_rows output rows) run in parallel;
-    scratch has one row per thread of at least cg * in_rows * wp elements, with
-    in_rows = (block_rows-1)*sh + (kh-1)*dh + 1 and wp = (wo-1)*sw + (kw-1)*dw + 1;
-    offsets one row per thread of cg*kh*kw entries.
+    scr: the zero-padded input rows; tmp: block_rows * wp outputs; offs: one per tap.
+    """
+    cdef Py_ssize_t wo = g.wo, cog = c_out // groups, taps = cg * g.kh * g.kw
+    cdef Py_ssize_t blk = unit % nblocks
+    cdef Py_ssize_t grp = (unit // nblocks) % groups
+    cdef Py_ssize_t img = unit // (nblocks * groups)
+    cdef Py_ssize_t oh0 = blk * block_rows
+    cdef Py_ssize_t nr = ho - oh0 if ho - oh0 < block_rows else block_rows
+    cdef Py_ssize_t rows = (nr - 1) * g.sh + (g.kh - 1) * g.dh + 1
+    cdef Py_ssize_t co, ci, i, j
+    _fill_scratch(xbase + (img * c_in + grp * cg) * h * w, cg, h, w,
+                  oh0 * g.sh - g.pt, rows, g.pl, wp, scr)
+    for ci in range(cg):
+        for i in range(g.kh):
+            for j in range(g.kw):
+                offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
+    cdef Py_ssize_t r, q, span = (nr - 1) * wp + wo
+    cdef real_t* orow
+    for co in range(grp * cog, (grp + 1) * cog):
+        orow = obase + ((img * c_out + co) * ho + oh0) * wo
+        if g.sw == 1 and g.sh == 1 and wo < _LONG_ROW_MAX_WO:
+            # Unit strides: output row r, column ow reads scratch r*wp + ow + offs[t], so
+            # the whole block is one long row of span outputs (wp - wo of every wp are
+            # discarded) -- long vector loops even for narrow images.
+            _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if bias != NULL else 0,
+                         1, 0, span, 1, tmp)
+            for r in range(nr):
+                for q in range(wo):
+                    orow[r * wo + q] = tmp[r * wp + q]
+        elif g.sw == 1:
+            _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if bias != NULL else 0,
+                         nr, g.sh * wp, wo, 1, orow)
+        else:
+            _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if bias != NULL else 0,
+                         nr, g.sh * wp, wo, g.sw, orow)
+
+
+def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
+                const real_t[::1] bias, real_t[:, :, :, ::1] out, Py_ssize_t groups,
+                tuple geom, Py_ssize_t block_rows, int nthreads):
+    """out = conv2d(x, weight) (+ bias, which may be None) without GEMM.
+
+    Work units (image, group, block of block_rows output rows) run on nthreads
+    threads, each with a scratch of cg * in_rows * wp elements (allocated here),
+    in_rows = (block_rows-1)*sh + (kh-1)*dh + 1, wp = (wo-1)*sw + (kw-1)*dw + 1.
     """
     cdef ConvGeom g = _geom(geom)
     cdef Py_ssize_t n = out.shape[0], c_out = out.shape[1], ho = out.shape[2], wo = out.shape[3]
     cdef Py_ssize_t c_in = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t cg = weight.shape[1], cog = c_out // groups
+    cdef Py_ssize_t cg = weight.shape[1]
     cdef Py_ssize_t taps = cg * g.kh * g.kw
     cdef Py_ssize_t nblocks = (ho + block_rows - 1) // block_rows
     cdef Py_ssize_t wp = (wo - 1) * g.sw + (g.kw - 1) * g.dw + 1
-    cdef Py_ssize_t nthreads = scratch.shape[0]
-    cdef Py_ssize_t unit, img, grp, blk, oh0, nr, rows, co, tid, ci, i, j
+    cdef Py_ssize_t scr_len = cg * ((block_rows - 1) * g.sh + (g.kh - 1) * g.dh + 1) * wp
+    cdef Py_ssize_t units = n * groups * nblocks
+    cdef Py_ssize_t unit, tid
+    cdef Py_ssize_t per_thread = (scr_len + block_rows * wp) * sizeof(real_t) + taps * sizeof(Py_ssize_t)
+    cdef const real_t* bp = NULL
     cdef real_t* scr
+    cdef real_t* tmp
     cdef Py_ssize_t* offs
+    if units == 0:
+        return
+    if bias is not None:
+        bp = &bias[0]
+    cdef char* mem = <char*> malloc(nthreads * per_thread)
+    if mem == NULL:
+        raise MemoryError("direct convolution: cannot allocate the per-thread scratch")
     cdef const real_t* xbase = &x[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef real_t* obase = &out[0, 0, 0, 0]
-    if n == 0:
-        return
-    with nogil, parallel(num_threads=nthreads):
-        tid = threadid()
-        scr = &scratch[tid, 0]
-        offs = &offsets[tid, 0]
-        for unit in prange(n * groups * nblocks, schedule="dynamic"):
-            blk = unit % nblocks
-            grp = (unit // nblocks) % groups
-            img = unit // (nblocks * groups)
-            oh0 = blk * block_rows
-            nr = ho - oh0 if ho - oh0 < block_rows else block_rows
-            rows = (nr - 1) * g.sh + (g.kh - 1) * g.dh + 1
-            _fill_scratch(xbase + (img * c_in + grp * cg) * h * w, cg, h, w,
-                          oh0 * g.sh - g.pt, rows, g.pl, wp, scr)
-            for ci in range(cg):
-                for i in range(g.kh):
-                    for j in range(g.kw):
-                        offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
-            for co in range(grp * cog, (grp + 1) * cog):
-                if g.sw == 1:
-                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
-                                 nr, g.sh * wp, wo, 1,
-                                 obase + ((img * c_out + co) * ho + oh0) * wo)
-                else:
-                    _direct_rows(scr, offs, wbase + co * taps, taps, bias[co] if has_bias else 0,
-                                 nr, g.sh * wp, wo, g.sw,
-                                 obase + ((img * c_out + co) * ho + oh0) * wo)
+    try:
+        with nogil:
+            if nthreads == 1:
+                scr = <real_t*> mem
+                tmp = scr + scr_len
+                offs = <Py_ssize_t*> (tmp + block_rows * wp)
+                for unit in range(units):
+                    _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
+                                 groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
+            else:
+                with parallel(num_threads=nthreads):
+                    tid = threadid()
+                    scr = <real_t*> (mem + tid * per_thread)
+                    tmp = scr + scr_len
+                    offs = <Py_ssize_t*> (tmp + block_rows * wp)
+                    for unit in prange(units, schedule="dynamic"):
+                        _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
+                                     groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
+    finally:
+        free(mem)

@@ -19,3 +19,21 @@ def set_num_threads(int n):
 
 def num_procs():
     return omp_get_num_procs()
+
+
+def boundscheck_enabled():
+    """True when the modules were compiled with Cython's bounds checking (the checked build).
+
+    Asks the compiled code itself, so a stale build cannot claim to be checked. Index 1 of a
+    one-byte bytearray is out of bounds, but CPython keeps a bytearray's buffer
+    NUL-terminated, so the unchecked build reads that valid byte harmlessly. (A bytearray,
+    not a memoryview, keeps Cython's memoryview support code out of this small module.)
+    """
+    cdef bytearray data = bytearray(b"\x01")
+    cdef Py_ssize_t i = 1
+    cdef int value
+    try:
+        value = data[i]
+    except IndexError:
+        return True
+    return False

@@ -83,7 +83,7 @@ def result_buffer(out, shape, compute_dtype, dtype, inputs, name="out"):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
         raise ValueError(f"{name} has shape {out.shape}, expected the result shape {shape}")
-    if out.dtype != dtype:
+    if out.dtype.newbyteorder("=") != dtype:  # a byte-swapped out of the right type is fine
         raise ValueError(f"{name} has dtype {out.dtype}, expected the result dtype {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")

@@ -1,6 +1,8 @@
 """Runtime configuration: the kernels' thread count and the build facts."""
 
+import os
 import sys
+import sysconfig
 
 import numpy as np
 
@@ -28,18 +30,53 @@ def set_num_threads(n):
     _runtime.set_num_threads(n)
 
 
+def _build_type():
+    """CMake build type and whether bounds checking is compiled in, e.g. 'Release, release'.
+
+    'checked' comes from the compiled code itself (it raises on an out-of-bounds index),
+    so the line cannot disagree with what the kernels do.
+    """
+    kind = "checked (bounds checks on)" if _runtime.boundscheck_enabled() else "release"
+    return f"{_build_info.cmake_build_type or 'unknown'}, {kind}"
+
+
 def show_config(file=None):
-    """Print the version, compiler, Cython, OpenMP runtime, thread count and build type."""
+    """Print the version, compiler, Cython, OpenMP runtime, thread count and build type.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print; ``sys.stdout`` by default.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.show_config()  # doctest: +ELLIPSIS
+    cyconv:      ...
+    openmp:      ...
+    build type:  ...
+    """
     from . import __version__
 
+    if _runtime.have_openmp():
+        openmp, procs = _build_info.openmp, _runtime.num_procs()
+    else:
+        openmp, procs = "none (one thread)", os.cpu_count()
     lines = [
         f"cyconv:      {__version__}",
-        f"python:      {sys.version.split()[0]}",
+        f"python:      {sys.version.split()[0]}{_free_threading()}",
         f"numpy:       {np.__version__}",
         f"compiler:    {_build_info.compiler}",
         f"cython:      {_build_info.cython_version}",
-        f"openmp:      {_build_info.openmp if _runtime.have_openmp() else 'none (one thread)'}",
-        f"threads:     {get_num_threads()} (of {_runtime.num_procs()} processors)",
-        f"build type:  {_build_info.build_type}",
+        f"openmp:      {openmp}",
+        f"threads:     {get_num_threads()} (of {procs} processors)",
+        f"build type:  {_build_type()}",
     ]
     print("\n".join(lines), file=file)
+
+
+def _free_threading():
+    """'' on a regular CPython; on a free-threaded one, whether the GIL is really off."""
+    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return ""
+    return " (free-threaded, GIL " + ("re-enabled)" if sys._is_gil_enabled() else "off)")

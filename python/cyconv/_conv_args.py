@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._arrays import as_array, canonical, compute_dtypes
+from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._shapes import _check_conv_shapes, _conv_out_hw, _int, _padding, _pair
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -34,7 +34,9 @@ class ConvSetup(NamedTuple):
 
 
 def padding_mode_of(padding_mode):
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+    if not isinstance(padding_mode, str):
+        raise TypeError(f"padding_mode must be a string, got {padding_mode!r} of type {type(padding_mode).__name__}")
+    if padding_mode not in PADDING_MODES:
         raise ValueError(
             f"padding_mode must be one of {', '.join(repr(m) for m in PADDING_MODES)}; got {padding_mode!r}"
         )
@@ -79,6 +81,8 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     out_hw = _conv_out_hw(hw, weight.shape[2:], stride, pads, dilation)
 
     compute_dtype, result_dtype = compute_dtypes(*arrays)
+    # Refuse an impossible result before copying any input.
+    check_size(lead + (c_out,) + out_hw, compute_dtype.itemsize, "the result")
     x4 = x if batched else x[np.newaxis]
     input_shape = x4.shape
     x4 = canonical(x4, compute_dtype)

@@ -5,6 +5,7 @@ arguments and explains a failure with the caller's own numbers.
 """
 
 import operator
+import sys
 
 __all__ = [
     "output_size",
@@ -21,11 +22,16 @@ def _int(value, name):
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     try:
-        return operator.index(value)
+        v = operator.index(value)
     except TypeError:
         raise TypeError(
             f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
         ) from None
+    # The kernels do index arithmetic in Py_ssize_t: refuse what it cannot hold
+    # (an OverflowError at the kernel call otherwise).
+    if not -sys.maxsize <= v <= sys.maxsize:
+        raise ValueError(f"{name} must fit in a C index (|value| <= {sys.maxsize}), got {v}")
+    return v
 
 
 def _positive(value, name):
@@ -110,6 +116,12 @@ def _axis_size(n, k, s, pad, d, ceil_mode, axis):
     before, after = pad
     k_eff = d * (k - 1) + 1
     total = before + after
+    if max(k_eff, n + total) > sys.maxsize:
+        # Past this the kernels' Py_ssize_t index arithmetic would wrap around.
+        raise ValueError(
+            f"{axis}: the {k_eff}-cell effective kernel (dilation {d}) or the {n + total}-cell "
+            f"padded input exceeds the largest index {sys.maxsize}"
+        )
     if ceil_mode:
         out = -((n - k_eff + total) // -s) + 1
         # PyTorch's rule: the last window must start inside the input or the left padding.
