@@ -1022,16 +1022,12 @@ def test_conv2d_bias_by_keyword():
     np.testing.assert_array_equal(conv2d(x, w, bias=b), conv2d(x, w, b))
 
 
-@pytest.mark.xfail(strict=True, reason="nn.Flatten().forward on an empty batch: reshape(0, -1) "
-                   "raises ValueError; PyTorch gives shape (0, C*H*W)")
 def test_nn_flatten_empty_batch():
     from cyconv import nn
 
     assert nn.Flatten().forward(np.ones((0, 2, 3), np.float32)).shape == (0, 6)
 
 
-@pytest.mark.xfail(strict=True, reason="nn.ReLU maps NaN to 0; PyTorch's relu (and np.maximum) "
-                   "propagate NaN")
 def test_nn_relu_propagates_nan():
     from cyconv import nn
 

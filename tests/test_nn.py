@@ -112,6 +112,19 @@ def test_relu_sigmoid_flatten_backward():
     assert gx.shape == x.shape
 
 
+def test_relu_propagates_nan_and_flatten_takes_an_empty_batch():
+    relu = nn.ReLU()
+    y = relu(np.array([np.nan, -1.0, 0.0, 1.0], np.float32))
+    assert y.dtype == np.float32 and np.isnan(y[0])
+    np.testing.assert_array_equal(y[1:], [0.0, 0.0, 1.0])
+    # PyTorch's threshold_backward: the gradient passes where not x <= 0 (NaN included)
+    np.testing.assert_array_equal(relu.backward(np.ones(4, np.float32)), [1.0, 0.0, 0.0, 1.0])
+    flat = nn.Flatten()
+    assert flat(np.ones((0, 2, 3), np.float32)).shape == (0, 6)
+    assert flat.backward(np.ones((0, 6))).shape == (0, 2, 3)
+    assert flat.output_shape((0, 2, 3)) == (0, 6)
+
+
 def test_sigmoid_is_stable_for_huge_inputs():
     y = nn.Sigmoid()(np.array([-1e4, -40.0, 0.0, 40.0, 1e4], np.float32))
     assert y.dtype == np.float32

@@ -457,10 +457,10 @@ def _pool_repr(layer):
 
 
 class ReLU(Module):
-    """``max(x, 0)`` element-wise (the gradient at 0 is 0, as PyTorch).
+    """``max(x, 0)`` element-wise; the gradient at 0 is 0 and NaN propagates (as PyTorch).
 
-    >>> ReLU()([-1.0, 0.0, 2.0])
-    array([0., 0., 2.])
+    >>> ReLU()([-1.0, 0.0, 2.0, np.nan])
+    array([ 0.,  0.,  2., nan])
     """
 
     def __init__(self):
@@ -468,8 +468,9 @@ class ReLU(Module):
 
     def forward(self, x):
         x = _float_array(x, "x")
-        self._mask = x > 0
-        return np.where(self._mask, x, x.dtype.type(0))
+        # NaN propagates, forward and backward, as in PyTorch
+        self._mask = ~(x <= 0)
+        return np.maximum(x, 0)
 
     def backward(self, grad, *, input_grad=True):
         mask = self._saved("_mask")
@@ -513,7 +514,7 @@ class Flatten(Module):
         if x.ndim < 1:
             raise ValueError("Flatten needs an input with a batch axis, got a 0-d array")
         self._input_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # also for an empty batch
 
     def backward(self, grad, *, input_grad=True):
         shape = self._saved("_input_shape")
