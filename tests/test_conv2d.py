@@ -179,9 +179,11 @@ def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, st
     """Both compiled builds of the kernels (AVX2+FMA and the x86-64 baseline)."""
     from cyconv import _conv
 
+    from cyconv import _dispatch
+
     if variant == "avx2":
         kernels = pytest.importorskip("cyconv._conv_avx2")
-        if not impl._cpu_has_avx2_fma():
+        if not _dispatch._cpu_has_avx2_fma():
             pytest.skip("this CPU has no AVX2+FMA")
     else:
         kernels = _conv
@@ -189,6 +191,19 @@ def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, st
     x, w, b = make(shape, np.float32, bias=bias)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=shape[-1])
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
+
+
+def test_kernel_modules_come_from_one_dispatcher(monkeypatch):
+    """Forward and gradients pick their builds with the same loader (no cross import)."""
+    import cyconv._convolution_grad as grad_mod
+    from cyconv import _conv, _conv_grad, _dispatch
+
+    assert impl._conv is _dispatch.load_kernels("_conv")
+    assert grad_mod._conv_grad is _dispatch.load_kernels("_conv_grad")
+    assert "_convolution" not in grad_mod.__dict__ and not hasattr(grad_mod, "_load_kernels")
+    monkeypatch.setenv("CYCONV_BASELINE_KERNELS", "1")
+    assert _dispatch.load_kernels("_conv") is _conv
+    assert _dispatch.load_kernels("_conv_grad") is _conv_grad
 
 
 @pytest.mark.parametrize("stride", [1, (1, 2), (2, 1)])

@@ -1010,8 +1010,6 @@ def test_same_padding_with_stride_gives_ceil_n_over_s():
 
 # ---------------------------------------------------------------------------------------
 # SPEC conventions outside the kernels (known deviations are strict xfails for their owners).
-@pytest.mark.xfail(strict=True, reason="conv_transpose2d(x, w, bias=b): bias is positional-only "
-                   "(TypeError); SPEC: bias may be passed by keyword too (conv2d accepts it)")
 def test_conv_transpose2d_bias_by_keyword():
     x, w, b = rand(1, 2, 3, 3), rand(2, 3, 2, 2), rand(3)
     np.testing.assert_array_equal(conv_transpose2d(x, w, bias=b), conv_transpose2d(x, w, b))

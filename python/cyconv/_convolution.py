@@ -20,49 +20,18 @@ picks one of three strategies for the compiled kernels in ``cyconv._conv``
   convolutions, and whenever one output row's patches would not fit the workspace.
 """
 
-import os
-
 import numpy as np
 
 from ._arrays import MAX_RESULT_BYTES, as_array, canonical, compute_dtypes, finish, result_buffer
 from ._config import get_num_threads
 from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, padding_mode_of
+from ._dispatch import load_kernels
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
 
 __all__ = ["conv2d", "convolve2d", "correlate2d"]
 
-
-def _cpu_has_avx2_fma():
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # NumPy < 2
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return False
-    return bool(features.get("AVX2") and features.get("FMA3"))
-
-
-def _load_kernels():
-    """The convolution kernels: the AVX2+FMA build when the CPU can run it.
-
-    Setting the environment variable ``CYCONV_BASELINE_KERNELS=1`` forces the
-    baseline build (for testing both).
-    """
-    if not os.environ.get("CYCONV_BASELINE_KERNELS") and _cpu_has_avx2_fma():
-        try:
-            from . import _conv_avx2
-
-            return _conv_avx2
-        except ImportError:  # not built (non-x86 platform)
-            pass
-    from . import _conv
-
-    return _conv
-
-
-_conv = _load_kernels()
+_conv = load_kernels("_conv")  # the AVX2+FMA build when the CPU has them
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)

@@ -30,33 +30,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-import os
-
 from . import _runtime
 from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._conv_args import PADDING_MODES, conv_setup
+from ._dispatch import load_kernels
 from ._shapes import _AXES, _int, _padding, _pair, _spatial
-
-from ._convolution import _cpu_has_avx2_fma
 from ._workspace import get_workspace_limit
 
-
-def _load_kernels():
-    """The gradient kernels: the AVX2+FMA build when the CPU can run it
-    (``CYCONV_BASELINE_KERNELS=1`` forces the baseline build, as for the forward pass)."""
-    if not os.environ.get("CYCONV_BASELINE_KERNELS") and _cpu_has_avx2_fma():
-        try:
-            from . import _conv_grad_avx2
-
-            return _conv_grad_avx2
-        except ImportError:  # not built (non-x86 platform)
-            pass
-    from . import _conv_grad
-
-    return _conv_grad
-
-
-_conv_grad = _load_kernels()
+_conv_grad = load_kernels("_conv_grad")
 
 __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 
@@ -300,7 +281,7 @@ def _transpose_axis(n, k, s, pad, d, op, axis):
     return out
 
 
-def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_padding=0,
+def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_padding=0,
                      dilation=1, groups=1):
     """Transposed convolution: the adjoint of :func:`cyconv.conv2d` w.r.t. its input.
 
@@ -319,7 +300,7 @@ def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_pad
         ``(C_in, C_out/groups, kh, kw)`` (PyTorch's layout for transposed convolution:
         the same array as the weight of the convolution it is the adjoint of).
     bias : array_like, optional
-        ``(C_out,)``, added to every output position.
+        ``(C_out,)``, added to every output position (may be passed by keyword).
     stride, dilation : int or (int, int)
         As for conv2d.
     padding : int, (int, int), ((int, int), (int, int)) or str
