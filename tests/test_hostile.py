@@ -334,9 +334,7 @@ def test_non_real_arrays_are_type_errors(bad):
 # NaN and inf
 @pytest.mark.parametrize("cout", [
     2,  # the direct kernel
-    pytest.param(40, marks=pytest.mark.xfail(strict=True, reason=(
-        "GEMM path: np.matmul warns 'invalid value encountered in matmul' for inf*0 (and raises "
-        "FloatingPointError under np.seterr(all='raise')); the direct kernel does not"))),
+    40,  # GEMM: np.matmul's 'invalid value' for inf*0 must not escape (nor raise under seterr)
 ])
 def test_conv_nan_and_inf_propagate_like_the_reference(cout):
     x = rand(2, 3, 9, 8)
@@ -353,15 +351,8 @@ def test_conv_nan_and_inf_propagate_like_the_reference(cout):
         assert np.isnan(got).sum() == np.isnan(want).sum() > 0
 
 
-_FPE_REASON = ("inf in the inputs: NumPy floating-point warnings escape from the library's own "
-               "np.matmul / += (RuntimeWarning 'invalid value encountered', FloatingPointError under "
-               "np.seterr(all='raise')); the result is right and the direct kernels stay silent")
-
-
 @pytest.mark.parametrize("op", [
-    pytest.param("backward", marks=pytest.mark.xfail(strict=True, reason=_FPE_REASON)),
-    pytest.param("transpose", marks=pytest.mark.xfail(strict=True, reason=_FPE_REASON)),
-    "backward_direct",
+    "backward", "transpose", "backward_direct",
 ])
 def test_conv_grads_with_inf_are_silent_and_right(op):
     x = rand(2, 8, 9, 9)
@@ -383,6 +374,46 @@ def test_conv_grads_with_inf_are_silent_and_right(op):
     got = [conv_transpose2d(g, w, b, padding=1)] if op == "transpose" else conv2d_backward(g, x, w, padding=1)
     for a, r in zip(got, want):
         np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("where", ["x", "weight"])
+def test_conv_backward_wide_rows_keep_inf_local(where):
+    """Stride 1, narrow rows (the "wide rows" GEMM): an inf must not leak NaN into cells
+    whose true gradient is finite via the discarded columns' zeros."""
+    x, w, g = rand(2, 8, 9, 9), rand(64, 8, 3, 3), rand(2, 64, 9, 9)
+    (x if where == "x" else w)[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        want = conv2d_grads_ref(g, x, w, (1, 1), ((1, 1), (1, 1)))
+    got = conv2d_backward(g, x, w, padding=1)
+    for a, r in zip(got, want):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_conv_gemm_paths_silent_under_seterr_raise(padding_mode):
+    """inf inputs on the GEMM strategies: IEEE results, no FloatingPointError."""
+    x = rand(2, 8, 9, 9)
+    x[0, 0, 0, 0] = np.inf
+    x[1, 1, 0, 0] = -np.inf
+    w = rand(64, 8, 3, 3)
+    w[0, 0, 0, 0] = 0.0
+    g = rand(2, 64, 9, 9)
+    g[1, 3, 0, 0] = np.inf
+    g[1, 4, 0, 0] = -np.inf
+    b = rand(8)
+    b[0] = -np.inf
+    kw = dict(padding=1, padding_mode=padding_mode)
+    with np.errstate(all="raise"):
+        y = conv2d(x, w, **kw)
+        grads = conv2d_backward(g, x, w, **kw)
+        t = conv_transpose2d(g, w, b, padding=1)
+    with np.errstate(all="ignore"):
+        want_y = conv2d(x, w, **kw)
+        want_grads = conv2d_backward(g, x, w, **kw)
+        want_t = conv_transpose2d(g, w, b, padding=1)
+    for a, r in zip([y, t, *grads], [want_y, want_t, *want_grads]):
+        np.testing.assert_array_equal(a, r)
+    assert np.isnan(y).any() and np.isnan(grads.input).any() and np.isnan(t).any()
 
 
 def test_conv_grads_propagate_nan():

@@ -79,6 +79,19 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     if strategy == "direct":
         _direct(x, w, b, buf, groups, geom)
         return
+    # NumPy's matmul flags inf*0 (invalid) and overflow; the direct kernels give the same
+    # IEEE results silently, so the products do too, whatever np.seterr says.
+    with np.errstate(all="ignore"):
+        _gemm(x, w, b, buf, groups, geom, pointwise, limit)
+
+
+def _gemm(x, w, b, buf, groups, geom, pointwise, limit):
+    """The pointwise and im2col + GEMM strategies (see the module docstring)."""
+    n, c_out, ho, wo = buf.shape
+    _, cg, kh, kw = w.shape
+    taps = cg * kh * kw
+    length = ho * wo
+    itemsize = x.itemsize
     has_bias = b is not None
     bias = b if has_bias else _NO_BIAS[x.dtype]
     # Threads of the gather/scatter kernels around the BLAS calls (see _GEMM_THREADS).
