@@ -52,6 +52,19 @@ _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
 _GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
 _FORCE = None  # tests: "direct" or "gemm" overrides the choice
+_FAST_MAX = 1 << 20  # conv2d's fast path takes int stride/padding/dilation up to this
+
+
+def _tap_range(n, k, s, d, before, o):
+    """Taps [lo, hi] of one axis that read an input cell for some output, (k, -1) if none.
+
+    Output o_ reads input index ``o_*s - before + i*d`` with tap i; tap i reaches the
+    input for some o_ in [0, o) iff ``i*d - before <= n - 1`` and
+    ``(o-1)*s + i*d - before >= 0``. The taps outside contribute nothing but zeros.
+    """
+    lo = max(0, -(((o - 1) * s - before) // d))  # ceil((before - (o-1)*s) / d)
+    hi = min(k - 1, (n - 1 + before) // d)
+    return (lo, hi) if lo <= hi else (k, -1)
 
 
 def _forward(x, w, b, stride, pads, dilation, groups, buf):
@@ -61,12 +74,28 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         return
     _, cg, kh, kw = w.shape
     (pt, _), (pl, _) = pads
-    geom = (kh, kw, stride[0], stride[1], dilation[0], dilation[1], pt, pl, ho, wo)
+    sh, sw = stride
+    dh, dw = dilation
+    h, wi = x.shape[2:]
+    if (ho - 1) * sh < pt or (kh - 1) * dh - pt >= h or (wo - 1) * sw < pl or (kw - 1) * dw - pl >= wi:
+        # Some kernel rows/columns only ever read zero padding (huge dilations or
+        # paddings): drop them, so that no strategy's scratch grows with the padding.
+        # The top/left offset may turn negative: the kernels then start inside x.
+        i0, i1 = _tap_range(h, kh, sh, dh, pt, ho)
+        j0, j1 = _tap_range(wi, kw, sw, dw, pl, wo)
+        if i1 < i0 or j1 < j0:  # every tap reads padding: the result is the bias
+            buf[...] = 0 if b is None else b[:, None, None]
+            return
+        w = np.ascontiguousarray(w[:, :, i0:i1 + 1, j0:j1 + 1])
+        kh, kw = w.shape[2:]
+        pt -= i0 * dh
+        pl -= j0 * dw
+    geom = (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo)
     taps = cg * kh * kw
     length = ho * wo
     itemsize = x.itemsize
     limit = get_workspace_limit()
-    pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
+    pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and ho == h and wo == wi
     strategy = _FORCE
     if strategy is None:
         if (
@@ -77,8 +106,8 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         ):
             strategy = "direct"
     if strategy == "direct":
-        _direct(x, w, b, buf, groups, geom)
-        return
+        if _direct(x, w, b, buf, groups, geom, limit):
+            return
     # NumPy's matmul flags inf*0 (invalid) and overflow; the direct kernels give the same
     # IEEE results silently, so the products do too, whatever np.seterr says.
     with np.errstate(all="ignore"):
@@ -148,13 +177,19 @@ def _gemm(x, w, b, buf, groups, geom, pointwise, limit):
             _conv.add_bias(out3, bias, n0, 1, 0, length, nt)
 
 
-def _direct(x, w, bias, buf, groups, geom):
-    """The direct kernel: blocks of output rows per (image, group), one scratch per thread."""
+def _direct(x, w, bias, buf, groups, geom, limit):
+    """The direct kernel: blocks of output rows per (image, group), one scratch per thread.
+
+    Returns False, computing nothing, when its scratch would be out of proportion (large
+    strides over a large padding: the scratch spans the padded rows between the taps)
+    and the GEMM's workspace fits the limit instead; the caller then runs the GEMM.
+    """
     n, c_out, ho, wo = buf.shape
     cg = w.shape[1]
     kh, kw, sh, sw, dh, dw = geom[:6]
+    itemsize = x.itemsize
     wp = (wo - 1) * sw + (kw - 1) * dw + 1
-    row_bytes = cg * sh * wp * x.itemsize  # scratch per extra output row
+    row_bytes = cg * sh * wp * itemsize  # scratch per extra output row
     # Blocks small enough for the L2 cache, and enough of them to keep every thread busy.
     rows = max(1, min(ho, _DIRECT_SCRATCH_BYTES // row_bytes))
     if n * c_out * ho * wo * cg * kh * kw < _PARALLEL_MIN_FLOPS:
@@ -165,7 +200,21 @@ def _direct(x, w, bias, buf, groups, geom):
         if units < 4 * threads:
             rows = min(rows, -(-ho // -(-4 * threads // units)))
         threads = max(1, min(threads, units * -(-ho // rows)))
+    # What direct_conv will malloc (exact: Python integers cannot overflow).
+    scratch = threads * ((cg * ((rows - 1) * sh + (kh - 1) * dh + 1) + rows) * wp * itemsize
+                         + cg * kh * kw * 8)
+    if scratch > _DIRECT_SCRATCH_BYTES * threads * 8:
+        budget = max(limit, x.nbytes + w.nbytes + buf.nbytes)
+        if scratch > budget:
+            if cg * kh * kw * wo * itemsize <= limit:
+                return False
+            raise MemoryError(
+                f"conv2d: the direct kernel would need {scratch} bytes of scratch and one output "
+                f"row's patches exceed the workspace limit ({limit} bytes, "
+                f"cyconv.set_workspace_limit)"
+            )
     _conv.direct_conv(x, w, bias, buf, groups, geom, rows, threads)
+    return True
 
 
 def _inputs(*arrays):
@@ -275,8 +324,12 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
         return None
     n, c, h, w = x.shape
     co, cg, kh, kw = weight.shape
+    # Option values past _FAST_MAX take the general path, which refuses what the kernels'
+    # Py_ssize_t arithmetic cannot hold; below it (and with shapes of real arrays) every
+    # index fits.
     if (
-        stride < 1 or dilation < 1 or padding < 0 or groups < 1 or cg * groups != c
+        not 0 < stride <= _FAST_MAX or not 0 < dilation <= _FAST_MAX or not 0 <= padding <= _FAST_MAX
+        or groups < 1 or cg * groups != c
         or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
     ):
         return None
