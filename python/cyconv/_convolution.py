@@ -52,7 +52,7 @@ _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
 _GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
 _FORCE = None  # tests: "direct" or "gemm" overrides the choice
-_FAST_MAX = 1 << 20  # conv2d's fast path takes int stride/padding/dilation up to this
+_FAST_BITS = 20  # conv2d's fast path takes int stride/padding/dilation below 2**_FAST_BITS
 
 
 def _tap_range(n, k, s, d, before, o):
@@ -67,35 +67,51 @@ def _tap_range(n, k, s, d, before, o):
     return (lo, hi) if lo <= hi else (k, -1)
 
 
+def _needs_clipping(h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
+    """Whether some kernel row/column reads only padding (see _tap_range)."""
+    return ((ho - 1) * sh < pt or (kh - 1) * dh - pt >= h
+            or (wo - 1) * sw < pl or (kw - 1) * dw - pl >= w)
+
+
 def _forward(x, w, b, stride, pads, dilation, groups, buf):
-    """conv2d of canonical 4-D arrays into the canonical result buffer ``buf``."""
+    """conv2d of canonical 4-D arrays into the canonical result buffer ``buf``.
+
+    Kernel rows/columns that only ever read zero padding (huge dilations or paddings)
+    are dropped first, so that no strategy's scratch grows with the padding; the
+    top/left offset may then turn negative (the remaining taps start inside x).
+    """
     n, c_out, ho, wo = buf.shape
     if n == 0:
         return
-    _, cg, kh, kw = w.shape
-    (pt, _), (pl, _) = pads
+    _, _, kh, kw = w.shape
+    (pt, pb), (pl, pr) = pads
     sh, sw = stride
     dh, dw = dilation
-    h, wi = x.shape[2:]
-    if (ho - 1) * sh < pt or (kh - 1) * dh - pt >= h or (wo - 1) * sw < pl or (kw - 1) * dw - pl >= wi:
-        # Some kernel rows/columns only ever read zero padding (huge dilations or
-        # paddings): drop them, so that no strategy's scratch grows with the padding.
-        # The top/left offset may turn negative: the kernels then start inside x.
-        i0, i1 = _tap_range(h, kh, sh, dh, pt, ho)
-        j0, j1 = _tap_range(wi, kw, sw, dw, pl, wo)
+    # (without padding every tap reads the input)
+    if (pt or pb or pl or pr) and _needs_clipping(x.shape[2], x.shape[3], kh, kw, sh, sw,
+                                                  dh, dw, pt, pl, ho, wo):
+        i0, i1 = _tap_range(x.shape[2], kh, sh, dh, pt, ho)
+        j0, j1 = _tap_range(x.shape[3], kw, sw, dw, pl, wo)
         if i1 < i0 or j1 < j0:  # every tap reads padding: the result is the bias
             buf[...] = 0 if b is None else b[:, None, None]
             return
         w = np.ascontiguousarray(w[:, :, i0:i1 + 1, j0:j1 + 1])
-        kh, kw = w.shape[2:]
         pt -= i0 * dh
         pl -= j0 * dw
-    geom = (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo)
-    taps = cg * kh * kw
+        kh, kw = w.shape[2:]
+        pads = None  # not pointwise
+    pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
+    _run(x, w, b, buf, groups, (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo), pointwise)
+
+
+def _run(x, w, b, buf, groups, geom, pointwise):
+    """Pick a strategy and run it (no kernel row/column may read only padding)."""
+    n, c_out, ho, wo = buf.shape
+    cg = w.shape[1]
+    taps = cg * geom[0] * geom[1]
     length = ho * wo
     itemsize = x.itemsize
     limit = get_workspace_limit()
-    pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and ho == h and wo == wi
     strategy = _FORCE
     if strategy is None:
         if (
@@ -200,11 +216,12 @@ def _direct(x, w, bias, buf, groups, geom, limit):
         if units < 4 * threads:
             rows = min(rows, -(-ho // -(-4 * threads // units)))
         threads = max(1, min(threads, units * -(-ho // rows)))
-    # What direct_conv will malloc (exact: Python integers cannot overflow).
-    scratch = threads * ((cg * ((rows - 1) * sh + (kh - 1) * dh + 1) + rows) * wp * itemsize
-                         + cg * kh * kw * 8)
-    if scratch > _DIRECT_SCRATCH_BYTES * threads * 8:
-        budget = max(limit, x.nbytes + w.nbytes + buf.nbytes)
+    # Scratch rows of a work unit; usually far below the check's threshold.
+    in_rows = (rows - 1) * sh + (kh - 1) * dh + 1
+    if cg * in_rows * wp > _DIRECT_SCRATCH_BYTES:
+        # What direct_conv will malloc (exact: Python integers cannot overflow).
+        scratch = threads * ((cg * in_rows + rows) * wp * itemsize + cg * kh * kw * 8)
+        budget = max(limit, x.nbytes + w.nbytes + buf.nbytes, threads * 8 * _DIRECT_SCRATCH_BYTES)
         if scratch > budget:
             if cg * kh * kw * wo * itemsize <= limit:
                 return False
@@ -324,11 +341,11 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
         return None
     n, c, h, w = x.shape
     co, cg, kh, kw = weight.shape
-    # Option values past _FAST_MAX take the general path, which refuses what the kernels'
-    # Py_ssize_t arithmetic cannot hold; below it (and with shapes of real arrays) every
-    # index fits.
+    # Options of 2**_FAST_BITS or more take the general path, which refuses what the
+    # kernels' Py_ssize_t arithmetic cannot hold; below it (with the shapes of real
+    # arrays) every index fits.
     if (
-        not 0 < stride <= _FAST_MAX or not 0 < dilation <= _FAST_MAX or not 0 <= padding <= _FAST_MAX
+        stride < 1 or dilation < 1 or padding < 0 or (stride | dilation | padding) >> _FAST_BITS
         or groups < 1 or cg * groups != c
         or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
     ):
@@ -337,9 +354,14 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
     wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
     if ho < 1 or wo < 1 or n * co * ho * wo * dt.itemsize > MAX_RESULT_BYTES:
         return None
+    if padding and (  # kernel rows/columns reading only padding: _forward drops them
+        (ho - 1) * stride < padding or (kh - 1) * dilation - padding >= h
+        or (wo - 1) * stride < padding or (kw - 1) * dilation - padding >= w
+    ):
+        return None
     buf = np.empty((n, co, ho, wo), dt)
-    pads = ((padding, padding), (padding, padding))
-    _forward(x, weight, bias, (stride, stride), pads, (dilation, dilation), groups, buf)
+    geom = (kh, kw, stride, stride, dilation, dilation, padding, padding, ho, wo)
+    _run(x, weight, bias, buf, groups, geom, kh == 1 and kw == 1 and stride == 1 and padding == 0)
     return buf
 
 
