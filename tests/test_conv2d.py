@@ -235,6 +235,20 @@ def test_taps_in_padding_only_are_dropped(hw, k, stride, padding, dilation, stra
     assert_close(got, ref.reshape(got.shape))
 
 
+@pytest.mark.parametrize("hw, k, stride, padding, dilation", [
+    ((3, 3), (3, 3), 1, 5, 5),  # the corner taps read only padding
+    ((2, 5), (2, 3), 2, 4, 6),
+    ((1, 1), (3, 3), 1, 3, 3),  # only the centre tap reads the input
+])
+def test_int_options_with_taps_in_padding_only(hw, k, stride, padding, dilation, strategy):
+    """The same with int options (conv2d's fast path hands these to the general path)."""
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 3) + hw), rng.standard_normal((4, 3) + k), rng.standard_normal(4)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    assert impl._conv2d_fast(x, w, b, stride, padding, dilation, 1) is None
+    assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
+
+
 def test_direct_scratch_does_not_grow_with_strided_padding(monkeypatch):
     """Large strides over a large padding: the direct kernel's scratch would span the
     padded rows/columns between taps; the GEMM (bounded workspace) runs instead."""
