@@ -261,6 +261,14 @@ def test_direct_scratch_does_not_grow_with_strided_padding(monkeypatch):
     assert not calls
     # output column 0 reads x[:, 0] with tap 1, column 1 reads it with tap 0
     np.testing.assert_array_equal(got, [[[[2.0, 1.0], [8.0, 4.0]]]])
+    # With no workspace allowed either, a clean MemoryError up front (nothing allocated).
+    old = cyconv.set_workspace_limit(0)
+    try:
+        with pytest.raises(MemoryError, match="workspace limit"):
+            cyconv.conv2d(x, w, **kw)
+    finally:
+        cyconv.set_workspace_limit(old)
+    assert not calls
 
 
 def test_kernel_modules_come_from_one_dispatcher(monkeypatch):

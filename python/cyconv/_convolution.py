@@ -18,6 +18,12 @@ picks one of three strategies for the compiled kernels in ``cyconv._conv``
   scaled, shifted scratch rows, several taps per pass; parallel over the blocks, no
   workspace. For depthwise/grouped, single-channel, few-output-channel and tiny
   convolutions, and whenever one output row's patches would not fit the workspace.
+
+Before any of them, kernel rows/columns that only ever read zero padding (huge
+dilations or paddings) are dropped, so no scratch grows with the padding. The direct
+kernel's scratch still spans the padded rows between taps that a large stride puts
+far apart; when that is out of proportion to the arrays, the GEMM runs instead (or,
+if one output row's patches exceed the workspace limit too, a MemoryError).
 """
 
 import numpy as np
