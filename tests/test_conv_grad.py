@@ -424,9 +424,11 @@ def test_kernel_builds_agree(cfg, variant, strategy, monkeypatch):
     """Both compiled builds of the gradient kernels (AVX2+FMA and the x86-64 baseline)."""
     from cyconv import _conv_grad
 
+    from cyconv import _dispatch
+
     if variant == "avx2":
         kernels = pytest.importorskip("cyconv._conv_grad_avx2")
-        if not grad_mod._cpu_has_avx2_fma():
+        if not _dispatch._cpu_has_avx2_fma():
             pytest.skip("this CPU has no AVX2+FMA")
     else:
         kernels = _conv_grad
