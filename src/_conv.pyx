@@ -13,7 +13,9 @@ Two strategies, chosen by the Python layer (cyconv._convolution):
   3-channel images) and for tiny inputs.
 
 Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
-zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0).
+zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0). The
+offsets may be negative: the Python layer drops kernel rows/columns that only read
+padding, and the remaining taps then start inside the input.
 """
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
@@ -116,8 +118,13 @@ cdef inline void _fill_scratch(const real_t* xg, Py_ssize_t cg, Py_ssize_t h, Py
     """scr[c, r, q] = xg[c, ih0 + r, q - pl], 0 outside the plane."""
     cdef Py_ssize_t c, r, q, ih, lo, hi
     cdef const real_t* src
+    # pl < 0 (kernel columns that only read padding were dropped): starts inside the plane.
     lo = pl if pl < wp else wp                     # first column inside the plane
+    if lo < 0:
+        lo = 0
     hi = pl + w if pl + w < wp else wp             # one past the last
+    if hi < lo:
+        hi = lo
     for c in range(cg):
         for r in range(rows):
             ih = ih0 + r

@@ -241,10 +241,12 @@ cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::
             dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
 
 
-cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias) noexcept nogil:
+cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads) noexcept nogil:
     """dbias[c] = sum of gy[:, c], accumulated in double."""
     cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2] * gy.shape[3]
     cdef int nt = _threads(n_img * c_out * m, c_out)
+    if 0 < max_threads < nt:
+        nt = max_threads
     cdef Py_ssize_t c, n, k, m8 = m - m % 8
     cdef double s0, s1, s2, s3, s4, s5, s6, s7
     cdef const real_t* base = &gy[0, 0, 0, 0]
@@ -267,34 +269,65 @@ cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias) noexcept nogil
         dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
 
 
-def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias):
+def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads=0):
     """dbias[c] = sum of gy[:, c] (gy is (N, C, Ho, Wo) with N >= 1)."""
     with nogil:
-        _bias(gy, dbias)
+        _bias(gy, dbias, max_threads)
 
 
-cdef inline double _dot(const real_t* a, const real_t* b, Py_ssize_t n,
-                        Py_ssize_t stride_b) noexcept nogil:
-    """sum(a[k] * b[k*stride_b]) for k < n. Eight independent partial sums, so that
-    the unit-stride loop vectorises without reassociating a single sum."""
+cdef inline double _plane_sum(const real_t* p, Py_ssize_t m) noexcept nogil:
+    """sum(p[:m]) with eight double partial sums."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t k, m8 = m - m % 8
+    for k in range(0, m8, 8):
+        s0 = s0 + p[k]
+        s1 = s1 + p[k + 1]
+        s2 = s2 + p[k + 2]
+        s3 = s3 + p[k + 3]
+        s4 = s4 + p[k + 4]
+        s5 = s5 + p[k + 5]
+        s6 = s6 + p[k + 6]
+        s7 = s7 + p[k + 7]
+    for k in range(m8, m):
+        s0 = s0 + p[k]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+cdef inline double _plane_dot(const real_t* gplane, const real_t* xplane, Py_ssize_t h,
+                              Py_ssize_t w, const ConvGeom* g, Py_ssize_t i, Py_ssize_t j,
+                              Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """The weight gradient of tap (i, j) from one (grad_output, input) plane pair:
+    sum over output rows of dot(grad_output row, the input row it read), with eight
+    partial sums kept across the rows (unit stride vectorises, one reduction)."""
     cdef real_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0, p5 = 0, p6 = 0, p7 = 0
-    cdef Py_ssize_t k, n8 = n - n % 8
-    if stride_b == 1:
-        for k in range(0, n8, 8):
-            p0 = p0 + a[k] * b[k]
-            p1 = p1 + a[k + 1] * b[k + 1]
-            p2 = p2 + a[k + 2] * b[k + 2]
-            p3 = p3 + a[k + 3] * b[k + 3]
-            p4 = p4 + a[k + 4] * b[k + 4]
-            p5 = p5 + a[k + 5] * b[k + 5]
-            p6 = p6 + a[k + 6] * b[k + 6]
-            p7 = p7 + a[k + 7] * b[k + 7]
-        for k in range(n8, n):
-            p0 = p0 + a[k] * b[k]
-    else:
-        for k in range(n):
-            p0 = p0 + a[k] * b[k * stride_b]
-    return <double>(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
+    cdef double tail = 0
+    cdef Py_ssize_t oh, ih, k, n8 = lo + (hi - lo) - (hi - lo) % 8, sw = g.sw
+    cdef const real_t* a
+    cdef const real_t* b
+    if lo >= hi:
+        return 0
+    for oh in range(g.ho):
+        ih = oh * g.sh - g.pt + i * g.dh
+        if ih < 0 or ih >= h:
+            continue
+        a = gplane + oh * g.wo
+        b = xplane + ih * w + j * g.dw - g.pl
+        if sw == 1:
+            for k in range(lo, n8, 8):
+                p0 = p0 + a[k] * b[k]
+                p1 = p1 + a[k + 1] * b[k + 1]
+                p2 = p2 + a[k + 2] * b[k + 2]
+                p3 = p3 + a[k + 3] * b[k + 3]
+                p4 = p4 + a[k + 4] * b[k + 4]
+                p5 = p5 + a[k + 5] * b[k + 5]
+                p6 = p6 + a[k + 6] * b[k + 6]
+                p7 = p7 + a[k + 7] * b[k + 7]
+            for k in range(n8, hi):
+                tail = tail + a[k] * b[k]
+        else:
+            for k in range(lo, hi):
+                tail = tail + a[k] * b[k * sw]
+    return tail + <double>(((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)))
 
 
 cdef inline void _scatter_row3(real_t* dst, const real_t* src, real_t w0, real_t w1,
@@ -339,17 +372,64 @@ cdef inline void _scatter_row3(real_t* dst, const real_t* src, real_t w0, real_t
         dst[ow + 2 * d] += w2 * src[ow]
 
 
+cdef inline void _gather_rows9(real_t* dst, const real_t* s0, const real_t* s1,
+                               const real_t* s2, const real_t* wk, Py_ssize_t d,
+                               Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1, Py_ssize_t hi1,
+                               Py_ssize_t lo2, Py_ssize_t hi2) noexcept nogil:
+    """A 3x3 kernel's nine taps onto one input-gradient row in one pass: s_i is the
+    grad_output row kernel row i reads it from, wk the 3x3 weights; otherwise as
+    _scatter_row3 (dst[ow + j*d] += wk[i, j] * s_i[ow], ow in [lo_j, hi_j))."""
+    cdef Py_ssize_t ow, a, b
+    cdef real_t w00 = wk[0], w01 = wk[1], w02 = wk[2]
+    cdef real_t w10 = wk[3], w11 = wk[4], w12 = wk[5]
+    cdef real_t w20 = wk[6], w21 = wk[7], w22 = wk[8]
+    a = lo0
+    if lo1 + d > a:
+        a = lo1 + d
+    if lo2 + 2 * d > a:
+        a = lo2 + 2 * d
+    b = hi0
+    if hi1 + d < b:
+        b = hi1 + d
+    if hi2 + 2 * d < b:
+        b = hi2 + 2 * d
+    if a >= b:
+        _scatter_row3(dst, s0, w00, w01, w02, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        _scatter_row3(dst, s1, w10, w11, w12, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        _scatter_row3(dst, s2, w20, w21, w22, d, lo0, hi0, lo1, hi1, lo2, hi2)
+        return
+    for ow in range(a, b):
+        dst[ow] += (w00 * s0[ow] + w01 * s0[ow - d] + w02 * s0[ow - 2 * d]
+                    + w10 * s1[ow] + w11 * s1[ow - d] + w12 * s1[ow - 2 * d]
+                    + w20 * s2[ow] + w21 * s2[ow - d] + w22 * s2[ow - 2 * d])
+    # the edges, tap by tap
+    for ow in range(lo0, a):
+        dst[ow] += w00 * s0[ow] + w10 * s1[ow] + w20 * s2[ow]
+    for ow in range(b, hi0):
+        dst[ow] += w00 * s0[ow] + w10 * s1[ow] + w20 * s2[ow]
+    for ow in range(lo1, a - d):
+        dst[ow + d] += w01 * s0[ow] + w11 * s1[ow] + w21 * s2[ow]
+    for ow in range(b - d, hi1):
+        dst[ow + d] += w01 * s0[ow] + w11 * s1[ow] + w21 * s2[ow]
+    for ow in range(lo2, a - 2 * d):
+        dst[ow + 2 * d] += w02 * s0[ow] + w12 * s1[ow] + w22 * s2[ow]
+    for ow in range(b - 2 * d, hi2):
+        dst[ow + 2 * d] += w02 * s0[ow] + w12 * s1[ow] + w22 * s2[ow]
+
+
 cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
                        const real_t[:, :, :, ::1] weight, real_t[:, :, :, ::1] dx,
-                       real_t[:, :, :, ::1] dweight, double[:, ::1] tot,
+                       real_t[:, :, :, ::1] dweight, real_t[::1] dbias, double[:, ::1] tot,
                        const Py_ssize_t* bounds, Py_ssize_t c_in, Py_ssize_t h,
-                       Py_ssize_t w, bint want_dx, bint want_dw, const ConvGeom* g) noexcept nogil:
-    """Input and weight gradients of a convolution with one input channel per group.
+                       Py_ssize_t w, bint want_dx, bint want_dw, bint want_db,
+                       const ConvGeom* g) noexcept nogil:
+    """All three gradients of a convolution with one input channel per group.
 
     One task per input channel c (and so per group): for every image it adds the
-    input gradient onto dx[n, c] and the weight gradient of the group's output
-    channels into tot (the thread's (C_out/groups)*kh*kw double sums), while
-    grad_output's and x's planes are still in cache. bounds as for _direct_weight.
+    input gradient onto dx[n, c], and the weight and bias gradients of the group's
+    output channels into tot (the thread's (C_out/groups)*(kh*kw + 1) double sums),
+    while grad_output's and x's planes are still in cache; one parallel region for
+    the whole backward pass. bounds as for _direct_weight.
     """
     cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1]
     cdef Py_ssize_t cout_g = c_out // c_in
@@ -363,6 +443,7 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
     cdef real_t* drow
     cdef double* a
     cdef bint fuse3 = g.kw == 3 and sw == 1
+    cdef bint fuse9 = fuse3 and g.kh == 3 and g.sh == 1
     cdef const real_t* gbase = &gy[0, 0, 0, 0]
     cdef const real_t* wbase = &weight[0, 0, 0, 0]
     cdef const real_t* xbase = NULL
@@ -371,6 +452,7 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
     cdef Py_ssize_t lda = 0
     if want_dw:
         xbase = &x[0, 0, 0, 0]
+    if want_dw or want_db:
         abase = &tot[0, 0]
         lda = tot.shape[1]
         if nt > tot.shape[0]:
@@ -379,14 +461,35 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
         dbase = &dx[0, 0, 0, 0]
     for c in prange(c_in, schedule="dynamic", num_threads=nt):
         a = abase + threadid() * lda
-        if want_dw:
-            for k in range(cout_g * taps):
+        if want_dw or want_db:
+            for k in range(cout_g * (taps + 1)):
                 a[k] = 0
         for n in range(n_img):
             for m in range(cout_g):
                 co = c * cout_g + m
                 gplane = gbase + (n * c_out + co) * plane_out
-                if want_dx and fuse3:
+                if want_db:
+                    a[cout_g * taps + m] += _plane_sum(gplane, plane_out)
+                if want_dx and fuse9:
+                    for ih in range(h):
+                        # the grad_output rows kernel rows 0, 1, 2 read input row ih from
+                        i = ih + g.pt
+                        drow = dbase + ((n * c_in + c) * h + ih) * w - g.pl
+                        wk = wbase + co * 9
+                        if i - 2 * g.dh >= 0 and i < g.ho:
+                            _gather_rows9(drow, gplane + i * wo, gplane + (i - g.dh) * wo,
+                                          gplane + (i - 2 * g.dh) * wo, wk, g.dw,
+                                          bounds[0], bounds[3], bounds[1], bounds[4],
+                                          bounds[2], bounds[5])
+                        else:
+                            for t in range(3):
+                                oh = i - t * g.dh
+                                if oh >= 0 and oh < g.ho:
+                                    _scatter_row3(drow, gplane + oh * wo, wk[3 * t],
+                                                  wk[3 * t + 1], wk[3 * t + 2], g.dw,
+                                                  bounds[0], bounds[3], bounds[1],
+                                                  bounds[4], bounds[2], bounds[5])
+                elif want_dx and fuse3:
                     for oh in range(g.ho):
                         grow = gplane + oh * wo
                         for i in range(g.kh):
@@ -403,23 +506,18 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
                         _scatter_scaled(gplane, wbase[co * taps + t], h, w, g, t // g.kw,
                                         t % g.kw, 0, h, dbase + (n * c_in + c) * h * w)
                 if want_dw:
-                    for oh in range(g.ho):
-                        grow = gplane + oh * wo
-                        for i in range(g.kh):
-                            ih = oh * g.sh - g.pt + i * g.dh
-                            if ih < 0 or ih >= h:
-                                continue
-                            for j in range(g.kw):
-                                lo = bounds[j]
-                                hi = bounds[g.kw + j]
-                                if lo < hi:
-                                    xrow = xbase + ((n * c_in + c) * h + ih) * w + j * g.dw - g.pl
-                                    a[m * taps + i * g.kw + j] += _dot(grow + lo, xrow + lo * sw,
-                                                                       hi - lo, sw)
+                    xrow = xbase + (n * c_in + c) * h * w
+                    for t in range(taps):
+                        j = t % g.kw
+                        a[m * taps + t] += _plane_dot(gplane, xrow, h, w, g, t // g.kw, j,
+                                                      bounds[j], bounds[g.kw + j])
         if want_dw:
             for m in range(cout_g):
                 for t in range(taps):
                     dweight[c * cout_g + m, 0, t // g.kw, t % g.kw] = <real_t>a[m * taps + t]
+        if want_db:
+            for m in range(cout_g):
+                dbias[c * cout_g + m] = <real_t>a[cout_g * taps + m]
 
 
 cdef int _direct_backward(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] x,
@@ -454,15 +552,15 @@ cdef void _run_direct(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1] 
                       Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w, const ConvGeom* g):
     with nogil:
         if tot is not None:
-            _per_channel(gy, x, weight, dx, dweight, tot, bounds, c_in, h, w,
-                         dx is not None, dweight is not None, g)
+            _per_channel(gy, x, weight, dx, dweight, dbias, tot, bounds, c_in, h, w,
+                         dx is not None, dweight is not None, dbias is not None, g)
         else:
             if dx is not None:
                 _direct_input(gy, weight, dx, groups, g)
             if dweight is not None:
                 _direct_weight(gy, x, dweight, acc, bounds, groups, g)
-        if dbias is not None:
-            _bias(gy, dbias)
+            if dbias is not None:
+                _bias(gy, dbias, 0)
 
 
 def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t groups, tuple geom):
@@ -471,8 +569,8 @@ def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t grou
     All arrays share gy's dtype (float32 or float64; dispatched here rather than by
     a fused def, whose dispatch costs more than a tiny problem's kernel). dx (zeroed),
     dweight and dbias are written when not None; x is needed only for dweight.
-    With tot (float64 per-thread sums, (threads, C_out/groups*kh*kw); one input channel
-    per group only) the fused per-channel kernel runs, else the separate input and
+    With tot (float64 per-thread sums, (threads, C_out/groups*(kh*kw + 1)); one input
+    channel per group only) the fused per-channel kernel runs, else the separate input and
     weight kernels, the latter with acc (per-thread rows, (threads, kh*kw*wo)).
     """
     cdef ConvGeom g = _geom(geom)
@@ -512,9 +610,11 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
     # OpenBLAS's sgemm runs (K x M) @ (M x C_out) markedly faster than the transposed
     # product (C_out x M) @ (M x K) for these shapes; dgemm does not care.
     transposed_dw = gy.dtype == np.float32
-    tmp = None
+    tmp = dwt = None
     if dweight is not None:
         tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), gy.dtype)
+        if transposed_dw:  # the weight gradient transposed, group by group
+            dwt = np.empty((groups, k, cout_g), gy.dtype)
     first = True
     for n0 in range(0, n_img, nb):
         nbb = min(nb, n_img - n0)
@@ -538,11 +638,11 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                     else:
                         gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
                     if transposed_dw:
-                        np.matmul(c, gyb.T, out=tmp)
                         if first:
-                            dw2[co] = tmp.T
+                            np.matmul(c, gyb.T, out=dwt[grp])
                         else:
-                            dw2[co] += tmp.T
+                            np.matmul(c, gyb.T, out=tmp)
+                            dwt[grp] += tmp
                     elif first:
                         np.matmul(gyb, c.T, out=dw2[co])
                     else:
@@ -555,6 +655,8 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                         np.matmul(w2[co].T, gyb, out=c)
                         scatter(c, dx, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
             first = False
+    if dwt is not None and not first:
+        dw2[...] = dwt.transpose(0, 2, 1).reshape(c_out, k)
 
 
 # ---------------------------------------------------------------------------------
@@ -655,9 +757,11 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
     dw2 = None if dweight is None else dweight.reshape(c_out, k)
     cols = np.empty(k * nb * rows * wp, dtype)
     transposed_dw = dtype == np.float32
-    tmp = None
+    tmp = dwt = None
     if dweight is not None:
         tmp = np.empty((k, cout_g) if transposed_dw else (cout_g, k), dtype)
+        if transposed_dw:  # the weight gradient transposed, group by group
+            dwt = np.empty((groups, k, cout_g), dtype)
     first = True
     for n0 in range(0, n_img, nb):
         nbb = min(nb, n_img - n0)
@@ -681,11 +785,11 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
                 if dw2 is not None:
                     gather_wide(frame, c, ci0, cin_g, oh0, oh1, kh, kw, dh, dw)
                     if transposed_dw:
-                        np.matmul(c, gyb.T, out=tmp)
                         if first:
-                            dw2[co] = tmp.T
+                            np.matmul(c, gyb.T, out=dwt[grp])
                         else:
-                            dw2[co] += tmp.T
+                            np.matmul(c, gyb.T, out=tmp)
+                            dwt[grp] += tmp
                     elif first:
                         np.matmul(gyb, c.T, out=dw2[co])
                     else:
@@ -697,3 +801,5 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
             first = False
         if dframe is not None:
             dx[n0:n0 + nbb, :, :hh, :ww] = dframe[:, :, pt:pt + hh, pl:pl + ww]
+    if dwt is not None and not first:
+        dw2[...] = dwt.transpose(0, 2, 1).reshape(c_out, k)

@@ -179,9 +179,11 @@ def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, st
     """Both compiled builds of the kernels (AVX2+FMA and the x86-64 baseline)."""
     from cyconv import _conv
 
+    from cyconv import _dispatch
+
     if variant == "avx2":
         kernels = pytest.importorskip("cyconv._conv_avx2")
-        if not impl._cpu_has_avx2_fma():
+        if not _dispatch._cpu_has_avx2_fma():
             pytest.skip("this CPU has no AVX2+FMA")
     else:
         kernels = _conv
@@ -189,6 +191,97 @@ def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, st
     x, w, b = make(shape, np.float32, bias=bias)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=shape[-1])
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
+
+
+def _padding_heavy_cases(count, seed):
+    """Small inputs under dilations/paddings large enough that whole kernel rows or
+    columns read only padding (and the top/left offsets of the rest turn negative)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        h, w = rng.integers(1, 6, size=2)
+        kh, kw = rng.integers(1, 5, size=2)
+        d = tuple(int(v) for v in rng.choice([1, 2, 3, 7, 11], size=2))
+        s = tuple(int(v) for v in rng.choice([1, 2, 5, 13], size=2))
+        pads = tuple(tuple(int(v) for v in rng.integers(0, 3 * dd * (k - 1) + 3, size=2))
+                     for dd, k in zip(d, (kh, kw)))
+        try:
+            out = cyconv.conv2d_output_shape((1, 2, h, w), (2, 2, kh, kw), stride=s,
+                                             padding=pads, dilation=d)
+        except ValueError:
+            continue
+        if out[2] * out[3] <= 400:
+            cases.append(((int(h), int(w)), (int(kh), int(kw)), s, pads, d))
+    return cases
+
+
+@pytest.mark.parametrize("hw, k, stride, padding, dilation", _padding_heavy_cases(40, 31) + [
+    # the remaining taps start inside the input (negative top/left offsets)
+    ((5, 5), (3, 3), (2, 3), ((5, 0), (6, 1)), (4, 5)),
+    ((5, 4), (2, 2), (1, 1), ((4, 0), (1, 1)), (7, 1)),
+    ((3, 5), (1, 2), (1, 1), ((0, 0), (4, 0)), (1, 7)),
+])
+def test_taps_in_padding_only_are_dropped(hw, k, stride, padding, dilation, strategy):
+    rng = np.random.default_rng(sum(hw + k + stride + dilation))
+    groups = 2
+    x = rng.standard_normal((2, 4) + hw)
+    wgt = rng.standard_normal((6, 2) + k)
+    b = rng.standard_normal(6)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    assert_close(cyconv.conv2d(x, wgt, b, **kw), reference(x, wgt, b, **kw))
+    got = cyconv.correlate2d(x, wgt[0, 0], stride=stride, padding=padding, dilation=dilation)
+    ref = reference(x.reshape((8, 1) + hw), wgt[:1, :1], stride=stride, padding=padding,
+                    dilation=dilation)
+    assert_close(got, ref.reshape(got.shape))
+
+
+@pytest.mark.parametrize("hw, k, stride, padding, dilation", [
+    ((3, 3), (3, 3), 1, 5, 5),  # the corner taps read only padding
+    ((2, 5), (2, 3), 2, 4, 6),
+    ((1, 1), (3, 3), 1, 3, 3),  # only the centre tap reads the input
+])
+def test_int_options_with_taps_in_padding_only(hw, k, stride, padding, dilation, strategy):
+    """The same with int options (conv2d's fast path hands these to the general path)."""
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 3) + hw), rng.standard_normal((4, 3) + k), rng.standard_normal(4)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    assert impl._conv2d_fast(x, w, b, stride, padding, dilation, 1) is None
+    assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
+
+
+def test_direct_scratch_does_not_grow_with_strided_padding(monkeypatch):
+    """Large strides over a large padding: the direct kernel's scratch would span the
+    padded rows/columns between taps; the GEMM (bounded workspace) runs instead."""
+    calls = []
+    monkeypatch.setattr(impl._conv, "direct_conv", lambda *a: calls.append(a))
+    x = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
+    w = np.array([[[[1.0, 2.0]]]])
+    kw = dict(stride=(1, 10**7), padding=((0, 0), (10**7, 10**7)), dilation=(1, 10**7))
+    got = cyconv.conv2d(x, w, **kw)
+    assert not calls
+    # output column 0 reads x[:, 0] with tap 1, column 1 reads it with tap 0
+    np.testing.assert_array_equal(got, [[[[2.0, 1.0], [8.0, 4.0]]]])
+    # With no workspace allowed either, a clean MemoryError up front (nothing allocated).
+    old = cyconv.set_workspace_limit(0)
+    try:
+        with pytest.raises(MemoryError, match="workspace limit"):
+            cyconv.conv2d(x, w, **kw)
+    finally:
+        cyconv.set_workspace_limit(old)
+    assert not calls
+
+
+def test_kernel_modules_come_from_one_dispatcher(monkeypatch):
+    """Forward and gradients pick their builds with the same loader (no cross import)."""
+    import cyconv._convolution_grad as grad_mod
+    from cyconv import _conv, _conv_grad, _dispatch
+
+    assert impl._conv is _dispatch.load_kernels("_conv")
+    assert grad_mod._conv_grad is _dispatch.load_kernels("_conv_grad")
+    assert "_convolution" not in grad_mod.__dict__ and not hasattr(grad_mod, "_load_kernels")
+    monkeypatch.setenv("CYCONV_BASELINE_KERNELS", "1")
+    assert _dispatch.load_kernels("_conv") is _conv
+    assert _dispatch.load_kernels("_conv_grad") is _conv_grad
 
 
 @pytest.mark.parametrize("stride", [1, (1, 2), (2, 1)])
@@ -533,7 +626,7 @@ ERRORS = [
     (dict(groups=1.0), TypeError, r"groups must be an integer"),
     (dict(groups=True), TypeError, r"groups must be an integer, got the bool"),
     (dict(padding_mode="mirror"), ValueError, r"padding_mode must be one of 'zeros', 'reflect'.*got 'mirror'"),
-    (dict(padding_mode=None), ValueError, r"padding_mode must be one of"),
+    (dict(padding_mode=None), TypeError, r"padding_mode must be a string"),
     (dict(padding=6, padding_mode="reflect"), ValueError, r"reflect.*padding < the input height \(6\)"),
     (dict(padding=7, padding_mode="circular"), ValueError, r"circular.*<= the input height \(6\)"),
 ]

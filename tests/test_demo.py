@@ -32,7 +32,7 @@ def test_fast_demo_prints_the_chapter(capsys):
         "epoch 10, loss",
         "learned kernel:",
         "total parameters:",
-        "epoch 1/1: loss",
+        "epoch 3/3: loss",
         "test accuracy:",
     ]:
         assert expected in out, expected
@@ -48,6 +48,7 @@ def test_same_seed_same_numbers():
     assert a["history"] == b["history"]
     assert a["test_accuracy"] == b["test_accuracy"]
     assert len(a["history"]["loss"]) == demo.FAST_EPOCHS
+    assert a["history"]["loss"][-1] < a["history"]["loss"][0]
     assert a["figures"] == []
     np.testing.assert_allclose(a["edge_kernel"], [[1.0, -1.0]], atol=0.1)
     assert a["examples"]["1x1_max_diff"] < 1e-6
@@ -83,6 +84,17 @@ def test_missing_matplotlib_is_only_needed_for_figures(monkeypatch):
         demo._require(figures=False)
     except demo.MissingDependency as exc:  # sklearn/tqdm absent here: a different message
         assert "matplotlib" not in str(exc)
+
+
+def test_unwritable_output_directory(tmp_path, capsys):
+    _needs_demo_deps()
+    pytest.importorskip("matplotlib")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["demo", "--fast", "--out", str(blocker / "figs")]) == 1
+    captured = capsys.readouterr()
+    assert "cannot write the figures into" in captured.err
+    assert "6.2.1" not in captured.out  # failed before doing any work
 
 
 @pytest.mark.parametrize(

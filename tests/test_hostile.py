@@ -181,11 +181,7 @@ def test_out_every_layout(name):
     for make in (np.empty_like, lambda a: np.asfortranarray(np.empty_like(a)),
                  lambda a: _non_contiguous(np.empty_like(a)), lambda a: np.flip(np.empty_like(a)),
                  lambda a: np.empty_like(a, dtype=a.dtype.newbyteorder())):
-        out = make(want)
-        if out.dtype != want.dtype:  # byte-swapped: not the result dtype
-            with pytest.raises(ValueError, match="dtype"):
-                call(name, out=out)
-            continue
+        out = make(want)  # byte-swapped out is accepted, as by NumPy's ufuncs
         got = call(name, out=out)
         assert got is out
         np.testing.assert_array_equal(out, want)
@@ -338,9 +334,7 @@ def test_non_real_arrays_are_type_errors(bad):
 # NaN and inf
 @pytest.mark.parametrize("cout", [
     2,  # the direct kernel
-    pytest.param(40, marks=pytest.mark.xfail(strict=True, reason=(
-        "GEMM path: np.matmul warns 'invalid value encountered in matmul' for inf*0 (and raises "
-        "FloatingPointError under np.seterr(all='raise')); the direct kernel does not"))),
+    40,  # GEMM: np.matmul's 'invalid value' for inf*0 must not escape (nor raise under seterr)
 ])
 def test_conv_nan_and_inf_propagate_like_the_reference(cout):
     x = rand(2, 3, 9, 8)
@@ -357,15 +351,8 @@ def test_conv_nan_and_inf_propagate_like_the_reference(cout):
         assert np.isnan(got).sum() == np.isnan(want).sum() > 0
 
 
-_FPE_REASON = ("inf in the inputs: NumPy floating-point warnings escape from the library's own "
-               "np.matmul / += (RuntimeWarning 'invalid value encountered', FloatingPointError under "
-               "np.seterr(all='raise')); the result is right and the direct kernels stay silent")
-
-
 @pytest.mark.parametrize("op", [
-    pytest.param("backward", marks=pytest.mark.xfail(strict=True, reason=_FPE_REASON)),
-    pytest.param("transpose", marks=pytest.mark.xfail(strict=True, reason=_FPE_REASON)),
-    "backward_direct",
+    "backward", "transpose", "backward_direct",
 ])
 def test_conv_grads_with_inf_are_silent_and_right(op):
     x = rand(2, 8, 9, 9)
@@ -387,6 +374,46 @@ def test_conv_grads_with_inf_are_silent_and_right(op):
     got = [conv_transpose2d(g, w, b, padding=1)] if op == "transpose" else conv2d_backward(g, x, w, padding=1)
     for a, r in zip(got, want):
         np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("where", ["x", "weight"])
+def test_conv_backward_wide_rows_keep_inf_local(where):
+    """Stride 1, narrow rows (the "wide rows" GEMM): an inf must not leak NaN into cells
+    whose true gradient is finite via the discarded columns' zeros."""
+    x, w, g = rand(2, 8, 9, 9), rand(64, 8, 3, 3), rand(2, 64, 9, 9)
+    (x if where == "x" else w)[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        want = conv2d_grads_ref(g, x, w, (1, 1), ((1, 1), (1, 1)))
+    got = conv2d_backward(g, x, w, padding=1)
+    for a, r in zip(got, want):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_conv_gemm_paths_silent_under_seterr_raise(padding_mode):
+    """inf inputs on the GEMM strategies: IEEE results, no FloatingPointError."""
+    x = rand(2, 8, 9, 9)
+    x[0, 0, 0, 0] = np.inf
+    x[1, 1, 0, 0] = -np.inf
+    w = rand(64, 8, 3, 3)
+    w[0, 0, 0, 0] = 0.0
+    g = rand(2, 64, 9, 9)
+    g[1, 3, 0, 0] = np.inf
+    g[1, 4, 0, 0] = -np.inf
+    b = rand(8)
+    b[0] = -np.inf
+    kw = dict(padding=1, padding_mode=padding_mode)
+    with np.errstate(all="raise"):
+        y = conv2d(x, w, **kw)
+        grads = conv2d_backward(g, x, w, **kw)
+        t = conv_transpose2d(g, w, b, padding=1)
+    with np.errstate(all="ignore"):
+        want_y = conv2d(x, w, **kw)
+        want_grads = conv2d_backward(g, x, w, **kw)
+        want_t = conv_transpose2d(g, w, b, padding=1)
+    for a, r in zip([y, t, *grads], [want_y, want_t, *want_grads]):
+        np.testing.assert_array_equal(a, r)
+    assert np.isnan(y).any() and np.isnan(grads.input).any() and np.isnan(t).any()
 
 
 def test_conv_grads_propagate_nan():
@@ -665,9 +692,6 @@ def test_type_errors(f):
         f()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "padding_mode of a wrong type is a ValueError (_conv_args.padding_mode_of; "
-    "tests/test_conv2d.py asserts it); SPEC: wrong type -> TypeError"))
 @pytest.mark.parametrize("mode", [None, 0, b"zeros", ("zeros",)])
 def test_padding_mode_wrong_type(mode):
     with pytest.raises(TypeError, match="padding_mode"):
@@ -865,40 +889,49 @@ HUGE_CASES = {
                                           "(2**70, 1))", ("MemoryError", "ValueError")),
 }
 
-# Known crashes/garbage, for the owners of the convolution kernels (see the report).
-HUGE_XFAIL = {
+# Fixed crashes/garbage of the convolution kernels (once strict xfails): run in their own
+# child each, so that a regression shows which one it is.
+HUGE_FIXED = {
+    # int options past the fast path's bound take the general path and its checks
     "conv_fast_path_dilation_2_62": (
         "conv2d(np.ones((1,1,1,1)), np.ones((1,1,3,3)), dilation=2**62, padding=2**62)",
-        ("ValueError", "MemoryError", [[[[1.0]]]]),
-        "int options skip the Python checks (_conv2d_fast); the kernel's index arithmetic "
-        "wraps: returns uninitialised memory (e.g. 4e-309) instead of 1.0"),
-    "conv_direct_scratch_overflow_segfault": (
-        "conv2d(np.ones((2,1,1,1)), np.ones((1,1,2,2)), dilation=2**62, padding=((2**62,0),(2**62,0)))",
-        ("ValueError", "MemoryError", [[[[1.0]]], [[[1.0]]]]),
-        "direct_conv sizes its scratch by (kh-1)*dh rows; the size overflows Py_ssize_t, malloc "
-        "gets a small size and the kernel writes past it: segmentation fault"),
+        ("ValueError", "MemoryError", [[[[1.0]]]])),
     "conv_fast_path_stride_2_70": (
-        "conv2d(np.ones((1,1,1,1)), np.ones((1,1,1,1)), stride=2**70)", ("ValueError", [[[[1.0]]]]),
-        "int options skip the Python checks (_conv2d_fast): OverflowError at the kernel call"),
+        "conv2d(np.ones((1,1,1,1)), np.ones((1,1,1,1)), stride=2**70)", ("ValueError",)),
     "conv_fast_path_maxsize_options_abort": (
         "conv2d(np.ones((1,1,2,2)), np.ones((1,1,2,2)), stride=2**63-1, padding=2**63-1, dilation=2**63-1)",
-        ("ValueError", "MemoryError"),
-        "int options skip the Python checks (_conv2d_fast): the padded extent and dilated kernel "
-        "overflow Py_ssize_t in the kernel: the process aborts (SIGABRT)"),
+        ("ValueError", "MemoryError")),
     "conv_fast_path_dilation_maxsize_garbage": (
         "conv2d(np.ones((1,1,2,2)), np.ones((1,1,2,2)), stride=3, padding=2**62, dilation=2**63-1)",
-        ("ValueError", "MemoryError", [[[[0.0]]]]),  # both taps miss the input
-        "int options skip the Python checks (_conv2d_fast): returns uninitialised memory "
-        "(e.g. 4.8e-322)"),
-}
-if sys.platform == "linux":  # relies on RLIMIT_AS to fail the allocation instead of making it
-    HUGE_XFAIL["conv_direct_scratch_grows_with_dilation"] = (
+        ("ValueError", "MemoryError", [[[[0.0]]]])),  # both taps miss the input
+    # the direct kernel's scratch once overflowed Py_ssize_t (segfault) / grew with dilation
+    "conv_direct_scratch_overflow_segfault": (
+        "conv2d(np.ones((2,1,1,1)), np.ones((1,1,2,2)), dilation=2**62, padding=((2**62,0),(2**62,0)))",
+        ([[[[1.0]]], [[[1.0]]]],)),
+    "conv_direct_scratch_grows_with_dilation": (
         "conv2d(np.ones((1,1,3,3)), np.ones((1,1,2,2)), dilation=(3*10**8, 1), "
         "padding=((3*10**8, 0), (0, 0)))",
-        ([[[[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]]],),
-        "direct_conv's scratch holds (kh-1)*dh+1 zero-padded input rows: 7 GB for this 3x3 "
-        "input (MemoryError under the 4 GiB cap; dilation 1e8 takes 2.4 GB and 2 s); "
-        "conv2d_backward and conv_transpose2d need 30 MB for the same geometry")
+        ([[[[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]]],)),
+    "conv_direct_scratch_dilation_1e8_width": (
+        "conv2d(np.ones((1,1,3,3)), np.ones((1,1,2,2)), dilation=(1, 10**8), "
+        "padding=((0, 0), (10**8, 0)))",
+        ([[[[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]]],)),
+    # every tap in the padding: the result is the bias
+    "conv_all_taps_in_padding": (
+        "conv2d(np.ones((1,1,1,1)), np.ones((1,1,2,1)), np.array([0.5]), dilation=(10**9, 1), "
+        "padding=((10**9 // 2, 10**9 // 2), (0, 0)))", ([[[[0.5]]]],)),
+    # large strides over a large padding: taps at both ends touch the input for different
+    # outputs (no clipping possible); the scratch must still stay small (GEMM instead)
+    "conv_stride_and_dilation_over_padding": (
+        "conv2d(np.ones((1,1,1,1)), np.ones((1,1,2,1)), stride=(10**9, 1), dilation=(10**9, 1), "
+        "padding=((10**9, 10**9), (0, 0)))", ([[[[1.0], [1.0]]]],)),
+    "conv_wide_stride_over_padding": (
+        "conv2d(np.ones((1,1,1,1)), np.ones((1,1,1,1)), stride=(1, 10**9), "
+        "padding=((0, 0), (10**9, 10**9)))", ([[[[0.0, 1.0, 0.0]]]],)),
+    "correlate_dilation_2_62_cropped": (
+        "correlate2d(np.ones((1,1)), np.ones((2,2)), dilation=2**62, padding=((2**62,0),(2**62,0)))",
+        ([[1.0]],)),
+}
 
 
 def _run_isolated(cases, timeout=60):
@@ -941,10 +974,9 @@ def test_huge_and_overflowing_arguments():
     assert not bad, bad
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=case[2])) for name, case in HUGE_XFAIL.items()])
-def test_huge_arguments_known_bugs(name):
-    expr, allowed, _ = HUGE_XFAIL[name]
+@pytest.mark.parametrize("name", list(HUGE_FIXED))
+def test_huge_arguments_fixed_bugs(name):
+    expr, allowed = HUGE_FIXED[name]
     try:
         p, out = _run_isolated({name: (expr, allowed)}, timeout=30)
     except subprocess.TimeoutExpired:
@@ -1017,8 +1049,6 @@ def test_same_padding_with_stride_gives_ceil_n_over_s():
 
 # ---------------------------------------------------------------------------------------
 # SPEC conventions outside the kernels (known deviations are strict xfails for their owners).
-@pytest.mark.xfail(strict=True, reason="conv_transpose2d(x, w, bias=b): bias is positional-only "
-                   "(TypeError); SPEC: bias may be passed by keyword too (conv2d accepts it)")
 def test_conv_transpose2d_bias_by_keyword():
     x, w, b = rand(1, 2, 3, 3), rand(2, 3, 2, 2), rand(3)
     np.testing.assert_array_equal(conv_transpose2d(x, w, bias=b), conv_transpose2d(x, w, b))
@@ -1029,16 +1059,12 @@ def test_conv2d_bias_by_keyword():
     np.testing.assert_array_equal(conv2d(x, w, bias=b), conv2d(x, w, b))
 
 
-@pytest.mark.xfail(strict=True, reason="nn.Flatten().forward on an empty batch: reshape(0, -1) "
-                   "raises ValueError; PyTorch gives shape (0, C*H*W)")
 def test_nn_flatten_empty_batch():
     from cyconv import nn
 
     assert nn.Flatten().forward(np.ones((0, 2, 3), np.float32)).shape == (0, 6)
 
 
-@pytest.mark.xfail(strict=True, reason="nn.ReLU maps NaN to 0; PyTorch's relu (and np.maximum) "
-                   "propagate NaN")
 def test_nn_relu_propagates_nan():
     from cyconv import nn
 
@@ -1050,8 +1076,8 @@ def test_nn_relu_propagates_nan():
 # (or a result), never another exception type, a crash or a hang.
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-# (Huge ints reach known conv2d kernel bugs -- crashes, and a scratch that grows with the
-# dilation -- covered by HUGE_XFAIL in a capped child, so they are left out here.)
+# (Huge ints once reached conv2d kernel bugs -- crashes, and a scratch that grew with the
+# dilation; HUGE_FIXED covers them in a capped child, so they are left out here.)
 _JUNK = [0, 1, 2, 3, -1, 2**20, -2**63, 1.5, 2.0, None, True, "same", "valid",
          "full", "same_upper", "bogus", "", (), (1,), (1, 2), (0, 1), (1, 2, 3), ((1, 0), (0, 1)),
          ((1, 2, 3), (0, 1)), ((-1, 0), (0, 0)), (None, 1), [1, 1], np.int64(2),

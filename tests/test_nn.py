@@ -112,6 +112,19 @@ def test_relu_sigmoid_flatten_backward():
     assert gx.shape == x.shape
 
 
+def test_relu_propagates_nan_and_flatten_takes_an_empty_batch():
+    relu = nn.ReLU()
+    y = relu(np.array([np.nan, -1.0, 0.0, 1.0], np.float32))
+    assert y.dtype == np.float32 and np.isnan(y[0])
+    np.testing.assert_array_equal(y[1:], [0.0, 0.0, 1.0])
+    # PyTorch's threshold_backward: the gradient passes where not x <= 0 (NaN included)
+    np.testing.assert_array_equal(relu.backward(np.ones(4, np.float32)), [1.0, 0.0, 0.0, 1.0])
+    flat = nn.Flatten()
+    assert flat(np.ones((0, 2, 3), np.float32)).shape == (0, 6)
+    assert flat.backward(np.ones((0, 6))).shape == (0, 2, 3)
+    assert flat.output_shape((0, 2, 3)) == (0, 6)
+
+
 def test_sigmoid_is_stable_for_huge_inputs():
     y = nn.Sigmoid()(np.array([-1e4, -40.0, 0.0, 40.0, 1e4], np.float32))
     assert y.dtype == np.float32
@@ -391,6 +404,16 @@ def test_summary_table():
     assert "(2, 16, 5, 5)" in table and "(2, 400)" in table and "(2, 10)" in table
     assert rows[-1] == ["total", "parameters:", "51902"]  # 156 + 2416 + 48120 + 1210
     assert model.output_shape((2, 1, 28, 28)) == (2, 10)
+
+
+def test_summary_of_nested_sequential_and_its_repr():
+    block = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2))
+    model = nn.Sequential(block, nn.Flatten())
+    table = model.summary((1, 1, 6, 6))
+    assert len(table.splitlines()) == 5  # header, input, two layers, total
+    assert "Sequential(3 layers)  (1, 2, 3, 3)" in table
+    assert table.splitlines()[2].split()[-3:] == ["4x4", "2x2", "-1,-1"]
+    assert repr(table) == table  # shows as a table at the prompt
 
 
 def test_summary_rejects_a_mismatched_input_shape():

@@ -27,7 +27,7 @@ def _parser():
     demo.add_argument("--out", default="cyconv-demo", metavar="DIR",
                       help="directory for the PNG figures (default: ./cyconv-demo)")
     demo.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
-                      help="training epochs of the digits CNN (default: 15, or 1 with --fast)")
+                      help="training epochs of the digits CNN (default: 12, or 3 with --fast)")
     demo.add_argument("--seed", type=int, default=0, metavar="S",
                       help="random seed; the same seed gives the same numbers (default: 0)")
     demo.add_argument("--no-figures", action="store_true", help="do not write figures (no matplotlib needed)")
@@ -45,6 +45,9 @@ def main(argv=None):
             run(out=args.out, epochs=args.epochs, seed=args.seed, figures=not args.no_figures, fast=args.fast)
         except MissingDependency as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"error: cannot write the figures into {args.out!r}: {exc}", file=sys.stderr)
             return 1
     return 0
 

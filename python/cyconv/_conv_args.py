@@ -34,7 +34,9 @@ class ConvSetup(NamedTuple):
 
 
 def padding_mode_of(padding_mode):
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+    if not isinstance(padding_mode, str):
+        raise TypeError(f"padding_mode must be a string, got {padding_mode!r} of type {type(padding_mode).__name__}")
+    if padding_mode not in PADDING_MODES:
         raise ValueError(
             f"padding_mode must be one of {', '.join(repr(m) for m in PADDING_MODES)}; got {padding_mode!r}"
         )

@@ -18,51 +18,26 @@ picks one of three strategies for the compiled kernels in ``cyconv._conv``
   scaled, shifted scratch rows, several taps per pass; parallel over the blocks, no
   workspace. For depthwise/grouped, single-channel, few-output-channel and tiny
   convolutions, and whenever one output row's patches would not fit the workspace.
-"""
 
-import os
+Before any of them, kernel rows/columns that only ever read zero padding (huge
+dilations or paddings) are dropped, so no scratch grows with the padding. The direct
+kernel's scratch still spans the padded rows between taps that a large stride puts
+far apart; when that is out of proportion to the arrays, the GEMM runs instead (or,
+if one output row's patches exceed the workspace limit too, a MemoryError).
+"""
 
 import numpy as np
 
 from ._arrays import MAX_RESULT_BYTES, as_array, canonical, compute_dtypes, finish, result_buffer
 from ._config import get_num_threads
 from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, padding_mode_of
+from ._dispatch import load_kernels
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
 
 __all__ = ["conv2d", "convolve2d", "correlate2d"]
 
-
-def _cpu_has_avx2_fma():
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # NumPy < 2
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return False
-    return bool(features.get("AVX2") and features.get("FMA3"))
-
-
-def _load_kernels():
-    """The convolution kernels: the AVX2+FMA build when the CPU can run it.
-
-    Setting the environment variable ``CYCONV_BASELINE_KERNELS=1`` forces the
-    baseline build (for testing both).
-    """
-    if not os.environ.get("CYCONV_BASELINE_KERNELS") and _cpu_has_avx2_fma():
-        try:
-            from . import _conv_avx2
-
-            return _conv_avx2
-        except ImportError:  # not built (non-x86 platform)
-            pass
-    from . import _conv
-
-    return _conv
-
-
-_conv = _load_kernels()
+_conv = load_kernels("_conv")  # the AVX2+FMA build when the CPU has them
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -83,21 +58,66 @@ _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
 _GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
 _FORCE = None  # tests: "direct" or "gemm" overrides the choice
+_FAST_BITS = 20  # conv2d's fast path takes int stride/padding/dilation below 2**_FAST_BITS
+
+
+def _tap_range(n, k, s, d, before, o):
+    """Taps [lo, hi] of one axis that read an input cell for some output, (k, -1) if none.
+
+    Output o_ reads input index ``o_*s - before + i*d`` with tap i; tap i reaches the
+    input for some o_ in [0, o) iff ``i*d - before <= n - 1`` and
+    ``(o-1)*s + i*d - before >= 0``. The taps outside contribute nothing but zeros.
+    """
+    lo = max(0, -(((o - 1) * s - before) // d))  # ceil((before - (o-1)*s) / d)
+    hi = min(k - 1, (n - 1 + before) // d)
+    return (lo, hi) if lo <= hi else (k, -1)
+
+
+def _needs_clipping(h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo):
+    """Whether some kernel row/column reads only padding (see _tap_range)."""
+    return ((ho - 1) * sh < pt or (kh - 1) * dh - pt >= h
+            or (wo - 1) * sw < pl or (kw - 1) * dw - pl >= w)
 
 
 def _forward(x, w, b, stride, pads, dilation, groups, buf):
-    """conv2d of canonical 4-D arrays into the canonical result buffer ``buf``."""
+    """conv2d of canonical 4-D arrays into the canonical result buffer ``buf``.
+
+    Kernel rows/columns that only ever read zero padding (huge dilations or paddings)
+    are dropped first, so that no strategy's scratch grows with the padding; the
+    top/left offset may then turn negative (the remaining taps start inside x).
+    """
     n, c_out, ho, wo = buf.shape
     if n == 0:
         return
-    _, cg, kh, kw = w.shape
-    (pt, _), (pl, _) = pads
-    geom = (kh, kw, stride[0], stride[1], dilation[0], dilation[1], pt, pl, ho, wo)
-    taps = cg * kh * kw
+    _, _, kh, kw = w.shape
+    (pt, pb), (pl, pr) = pads
+    sh, sw = stride
+    dh, dw = dilation
+    # (without padding every tap reads the input)
+    if (pt or pb or pl or pr) and _needs_clipping(x.shape[2], x.shape[3], kh, kw, sh, sw,
+                                                  dh, dw, pt, pl, ho, wo):
+        i0, i1 = _tap_range(x.shape[2], kh, sh, dh, pt, ho)
+        j0, j1 = _tap_range(x.shape[3], kw, sw, dw, pl, wo)
+        if i1 < i0 or j1 < j0:  # every tap reads padding: the result is the bias
+            buf[...] = 0 if b is None else b[:, None, None]
+            return
+        w = np.ascontiguousarray(w[:, :, i0:i1 + 1, j0:j1 + 1])
+        pt -= i0 * dh
+        pl -= j0 * dw
+        kh, kw = w.shape[2:]
+        pads = None  # not pointwise
+    pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
+    _run(x, w, b, buf, groups, (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo), pointwise)
+
+
+def _run(x, w, b, buf, groups, geom, pointwise):
+    """Pick a strategy and run it (no kernel row/column may read only padding)."""
+    n, c_out, ho, wo = buf.shape
+    cg = w.shape[1]
+    taps = cg * geom[0] * geom[1]
     length = ho * wo
     itemsize = x.itemsize
     limit = get_workspace_limit()
-    pointwise = kh == 1 and kw == 1 and stride == (1, 1) and pads == ((0, 0), (0, 0))
     strategy = _FORCE
     if strategy is None:
         if (
@@ -108,8 +128,21 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
         ):
             strategy = "direct"
     if strategy == "direct":
-        _direct(x, w, b, buf, groups, geom)
-        return
+        if _direct(x, w, b, buf, groups, geom, limit):
+            return
+    # NumPy's matmul flags inf*0 (invalid) and overflow; the direct kernels give the same
+    # IEEE results silently, so the products do too, whatever np.seterr says.
+    with np.errstate(all="ignore"):
+        _gemm(x, w, b, buf, groups, geom, pointwise, limit)
+
+
+def _gemm(x, w, b, buf, groups, geom, pointwise, limit):
+    """The pointwise and im2col + GEMM strategies (see the module docstring)."""
+    n, c_out, ho, wo = buf.shape
+    _, cg, kh, kw = w.shape
+    taps = cg * kh * kw
+    length = ho * wo
+    itemsize = x.itemsize
     has_bias = b is not None
     bias = b if has_bias else _NO_BIAS[x.dtype]
     # Threads of the gather/scatter kernels around the BLAS calls (see _GEMM_THREADS).
@@ -166,13 +199,19 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
             _conv.add_bias(out3, bias, n0, 1, 0, length, nt)
 
 
-def _direct(x, w, bias, buf, groups, geom):
-    """The direct kernel: blocks of output rows per (image, group), one scratch per thread."""
+def _direct(x, w, bias, buf, groups, geom, limit):
+    """The direct kernel: blocks of output rows per (image, group), one scratch per thread.
+
+    Returns False, computing nothing, when its scratch would be out of proportion (large
+    strides over a large padding: the scratch spans the padded rows between the taps)
+    and the GEMM's workspace fits the limit instead; the caller then runs the GEMM.
+    """
     n, c_out, ho, wo = buf.shape
     cg = w.shape[1]
     kh, kw, sh, sw, dh, dw = geom[:6]
+    itemsize = x.itemsize
     wp = (wo - 1) * sw + (kw - 1) * dw + 1
-    row_bytes = cg * sh * wp * x.itemsize  # scratch per extra output row
+    row_bytes = cg * sh * wp * itemsize  # scratch per extra output row
     # Blocks small enough for the L2 cache, and enough of them to keep every thread busy.
     rows = max(1, min(ho, _DIRECT_SCRATCH_BYTES // row_bytes))
     if n * c_out * ho * wo * cg * kh * kw < _PARALLEL_MIN_FLOPS:
@@ -183,7 +222,22 @@ def _direct(x, w, bias, buf, groups, geom):
         if units < 4 * threads:
             rows = min(rows, -(-ho // -(-4 * threads // units)))
         threads = max(1, min(threads, units * -(-ho // rows)))
+    # Scratch rows of a work unit; usually far below the check's threshold.
+    in_rows = (rows - 1) * sh + (kh - 1) * dh + 1
+    if cg * in_rows * wp > _DIRECT_SCRATCH_BYTES:
+        # What direct_conv will malloc (exact: Python integers cannot overflow).
+        scratch = threads * ((cg * in_rows + rows) * wp * itemsize + cg * kh * kw * 8)
+        budget = max(limit, x.nbytes + w.nbytes + buf.nbytes, threads * 8 * _DIRECT_SCRATCH_BYTES)
+        if scratch > budget:
+            if cg * kh * kw * wo * itemsize <= limit:
+                return False
+            raise MemoryError(
+                f"conv2d: the direct kernel would need {scratch} bytes of scratch and one output "
+                f"row's patches exceed the workspace limit ({limit} bytes, "
+                f"cyconv.set_workspace_limit)"
+            )
     _conv.direct_conv(x, w, bias, buf, groups, geom, rows, threads)
+    return True
 
 
 def _inputs(*arrays):
@@ -293,8 +347,12 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
         return None
     n, c, h, w = x.shape
     co, cg, kh, kw = weight.shape
+    # Options of 2**_FAST_BITS or more take the general path, which refuses what the
+    # kernels' Py_ssize_t arithmetic cannot hold; below it (with the shapes of real
+    # arrays) every index fits.
     if (
-        stride < 1 or dilation < 1 or padding < 0 or groups < 1 or cg * groups != c
+        stride < 1 or dilation < 1 or padding < 0 or (stride | dilation | padding) >> _FAST_BITS
+        or groups < 1 or cg * groups != c
         or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
     ):
         return None
@@ -302,9 +360,14 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
     wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
     if ho < 1 or wo < 1 or n * co * ho * wo * dt.itemsize > MAX_RESULT_BYTES:
         return None
+    if padding and (  # kernel rows/columns reading only padding: _forward drops them
+        (ho - 1) * stride < padding or (kh - 1) * dilation - padding >= h
+        or (wo - 1) * stride < padding or (kw - 1) * dilation - padding >= w
+    ):
+        return None
     buf = np.empty((n, co, ho, wo), dt)
-    pads = ((padding, padding), (padding, padding))
-    _forward(x, weight, bias, (stride, stride), pads, (dilation, dilation), groups, buf)
+    geom = (kh, kw, stride, stride, dilation, dilation, padding, padding, ho, wo)
+    _run(x, weight, bias, buf, groups, geom, kh == 1 and kw == 1 and stride == 1 and padding == 0)
     return buf
 
 

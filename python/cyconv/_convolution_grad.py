@@ -8,40 +8,36 @@ Both reduce to the same two computations on canonical arrays:
   the batch (``grad_output @ im2col(x)^T``).
 
 A transposed convolution is exactly the input gradient of the convolution with the
-same stride, padding, dilation and groups, so it shares that code.
+same stride, padding, dilation and groups, so it shares that code. Non-zero padding
+modes run on the padded input (``conv_setup`` pads it); the gradient of the padded
+input is then folded back onto the cells each padded cell copies (the adjoint of
+``np.pad``). The kernels live in ``cyconv._conv_grad`` (``_conv_grad_avx2`` on CPUs
+with AVX2+FMA); the strategies:
+
+* direct (no workspace): one input channel per group with few (output channel, tap)
+  pairs -- depthwise, single-channel images, tiny problems -- one OpenMP task per
+  input channel computes both gradients while its planes are in cache; also whenever
+  one output row's columns would not fit :func:`cyconv.get_workspace_limit`;
+* GEMM: blocks of images (or of one image's output rows) whose columns fit the
+  workspace; ``np.matmul`` (NumPy's threaded BLAS) for the products, the gathers and
+  scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
+  threads slow both down). 1x1 convolutions use the arrays themselves as columns;
+  stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
+* the bias gradient: a sum over N, H, W per channel, accumulated in float64.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
-import os
-
 from . import _runtime
 from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._conv_args import PADDING_MODES, conv_setup
+from ._dispatch import load_kernels
 from ._shapes import _AXES, _int, _padding, _pair, _spatial
-
-from ._convolution import _cpu_has_avx2_fma
 from ._workspace import get_workspace_limit
 
-
-def _load_kernels():
-    """The gradient kernels: the AVX2+FMA build when the CPU can run it
-    (``CYCONV_BASELINE_KERNELS=1`` forces the baseline build, as for the forward pass)."""
-    if not os.environ.get("CYCONV_BASELINE_KERNELS") and _cpu_has_avx2_fma():
-        try:
-            from . import _conv_grad_avx2
-
-            return _conv_grad_avx2
-        except ImportError:  # not built (non-x86 platform)
-            pass
-    from . import _conv_grad
-
-    return _conv_grad
-
-
-_conv_grad = _load_kernels()
+_conv_grad = load_kernels("_conv_grad")
 
 __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 
@@ -53,8 +49,10 @@ _BLOCK_BYTES = 1 << 20
 # per image on the arrays themselves (no gathering into blocks).
 _POINTWISE_PER_IMAGE = 128
 # Stride 1: GEMMs on rows widened to the padded width (contiguous gathers, a little
-# more GEMM work) when that is at most this factor wider than the output.
+# more GEMM work) when that is at most this factor wider than the output, and the
+# output rows are narrow enough that per-row overheads dominate the plain gather.
 _WIDE_MAX = 1.5
+_WIDE_MAX_WO = 40
 # Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
 # threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
 # each pool's idle-spinning threads slow the other down.
@@ -147,24 +145,39 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         acc = tot = None
         if cin_g == 1 and cin_g * groups >= 2 * threads:
             # one task per input channel: both gradients while its planes are in cache
-            tot = np.empty((threads, (c_out // groups) * kh * kw))
+            tot = np.empty((threads, (c_out // groups) * (kh * kw + 1)))
         elif want_weight:
             acc = np.empty((threads, kh * kw * wo), dtype)
         _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
     else:
-        _, _, _, _, dh, dwl, _, _, _, _ = geom
-        wide_w = wo + dwl * (kw - 1)
-        nb, rows = plan
-        if sh == sw == 1 and not pointwise and wide_w <= _WIDE_MAX * wo:
-            nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, dtype.itemsize, False, False)
-            _conv_grad.gemm_backward_wide(gy, x if want_weight else None, weight, dx, dweight,
-                                          groups, geom, nb, rows)
-        else:
-            _conv_grad.gemm_backward(gy, x if want_weight else None, weight, dx, dweight,
-                                     groups, geom, nb, rows, pointwise, _GEMM_KERNEL_THREADS)
-        if want_bias:
-            _conv_grad.bias_grad(gy, dbias)
+        with np.errstate(all="ignore"):  # matmul's inf*0 warnings: the direct kernels are silent
+            _gemm_gradients(gy, x if want_weight else None, weight, dx, dweight, groups, geom,
+                            plan, pointwise)
+        if want_bias:  # on this thread too: OpenMP workers would spin into the next BLAS call
+            _conv_grad.bias_grad(gy, dbias, _GEMM_KERNEL_THREADS)
     return dx, dweight, dbias
+
+
+def _gemm_gradients(gy, x, weight, dx, dweight, groups, geom, plan, pointwise):
+    """The GEMM strategies of :func:`_gradients`: plain or "wide" rows, ``plan`` blocks."""
+    n_img, _, ho, wo = gy.shape
+    cin_g, kh, kw = weight.shape[1:]
+    _, _, sh, sw, _, dwl, _, _, _, _ = geom
+    wide_w = wo + dwl * (kw - 1)
+    nb, rows = plan
+    if (
+        sh == sw == 1 and not pointwise and wo <= _WIDE_MAX_WO and wide_w <= _WIDE_MAX * wo
+        # Wide rows multiply the discarded columns' zeros with real cells: inf*0 would be
+        # NaN where the true gradient is finite. A sum is finite iff no inf/NaN (or it
+        # overflowed: then the plain path, which is right anyway).
+        and (x is None or np.isfinite(np.add.reduce(x, axis=None)))
+        and (dx is None or np.isfinite(np.add.reduce(weight, axis=None)))
+    ):
+        nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, gy.dtype.itemsize, False, False)
+        _conv_grad.gemm_backward_wide(gy, x, weight, dx, dweight, groups, geom, nb, rows)
+    else:
+        _conv_grad.gemm_backward(gy, x, weight, dx, dweight, groups, geom, nb, rows, pointwise,
+                                 _GEMM_KERNEL_THREADS)
 
 
 def _fold_mode_padding(dxp, mode, pads, hw):
@@ -263,7 +276,8 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
                                     "input" in want, "weight" in want, "bias" in want)
     if dx is not None:
         if s.mode_padding != ((0, 0), (0, 0)):
-            dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, s.input_shape[2:])
+            with np.errstate(all="ignore"):  # the folded sums may meet inf + -inf
+                dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, s.input_shape[2:])
         if not s.batched:
             dx = dx[0]
     rt = s.result_dtype
@@ -283,7 +297,7 @@ def _transpose_axis(n, k, s, pad, d, op, axis):
     return out
 
 
-def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_padding=0,
+def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_padding=0,
                      dilation=1, groups=1):
     """Transposed convolution: the adjoint of :func:`cyconv.conv2d` w.r.t. its input.
 
@@ -302,7 +316,7 @@ def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_pad
         ``(C_in, C_out/groups, kh, kw)`` (PyTorch's layout for transposed convolution:
         the same array as the weight of the convolution it is the adjoint of).
     bias : array_like, optional
-        ``(C_out,)``, added to every output position.
+        ``(C_out,)``, added to every output position (may be passed by keyword).
     stride, dilation : int or (int, int)
         As for conv2d.
     padding : int, (int, int), ((int, int), (int, int)) or str
@@ -398,7 +412,8 @@ def conv_transpose2d(x, weight, bias=None, /, *, stride=1, padding=0, output_pad
     # The transposed input plays the part of conv2d's grad_output, weight that of its weight.
     y = _gradients(x4, None, w, out_hw, groups, geom, True, False, False)[0]
     if bias is not None:
-        y += canonical(bias, compute_dtype)[:, None, None]
+        with np.errstate(all="ignore"):  # inf + -inf is NaN silently, as in conv2d
+            y += canonical(bias, compute_dtype)[:, None, None]
     if not batched:
         y = y[0]
     return y.astype(result_dtype, copy=False)

@@ -457,10 +457,10 @@ def _pool_repr(layer):
 
 
 class ReLU(Module):
-    """``max(x, 0)`` element-wise (the gradient at 0 is 0, as PyTorch).
+    """``max(x, 0)`` element-wise; the gradient at 0 is 0 and NaN propagates (as PyTorch).
 
-    >>> ReLU()([-1.0, 0.0, 2.0])
-    array([0., 0., 2.])
+    >>> ReLU()([-1.0, 0.0, 2.0, np.nan])
+    array([ 0.,  0.,  2., nan])
     """
 
     def __init__(self):
@@ -468,8 +468,9 @@ class ReLU(Module):
 
     def forward(self, x):
         x = _float_array(x, "x")
-        self._mask = x > 0
-        return np.where(self._mask, x, x.dtype.type(0))
+        # NaN propagates, forward and backward, as in PyTorch
+        self._mask = ~(x <= 0)
+        return np.maximum(x, 0)
 
     def backward(self, grad, *, input_grad=True):
         mask = self._saved("_mask")
@@ -513,7 +514,7 @@ class Flatten(Module):
         if x.ndim < 1:
             raise ValueError("Flatten needs an input with a batch axis, got a 0-d array")
         self._input_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # also for an empty batch
 
     def backward(self, grad, *, input_grad=True):
         shape = self._saved("_input_shape")
@@ -601,7 +602,7 @@ class Sequential(Module):
         Returns
         -------
         str
-            The table (``print`` it). The receptive field columns give the size and
+            The table (``print`` it; at the interactive prompt it also shows as a table). The receptive field columns give the size and
             jump (rows x columns) and the start (row, column) of the first output
             element's field in input coordinates, as :func:`cyconv.receptive_field`;
             after a layer that sees the whole input (Linear) they read ``all``.
@@ -621,7 +622,8 @@ class Sequential(Module):
             else:
                 cells = (f"{rf.size[0]}x{rf.size[1]}", f"{rf.jump[0]}x{rf.jump[1]}",
                          f"{rf.start[0]},{rf.start[1]}")
-            rows.append((str(i), repr(layer), str(shape), str(count)) + cells)
+            name = f"Sequential({len(layer)} layers)" if isinstance(layer, Sequential) else repr(layer)
+            rows.append((str(i), name, str(shape), str(count)) + cells)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = []
         for r in rows:
@@ -629,11 +631,18 @@ class Sequential(Module):
             right = "  ".join(r[c].rjust(widths[c]) for c in range(3, len(r)))
             lines.append(f"{left}  {right}")
         lines.append(f"total parameters: {total}")
-        return "\n".join(lines)
+        return _Table("\n".join(lines))
 
     def __repr__(self):
         inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
+
+
+class _Table(str):
+    """A str that the interactive prompt shows as the text itself, not a quoted repr."""
+
+    def __repr__(self):
+        return str(self)
 
 
 def _advance(rf, layer, i):
