@@ -54,7 +54,7 @@ def _require(figures):
         raise MissingDependency(
             f"the cyconv demo needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
             f"not installed; install the demo extras with:  {INSTALL_HINT}"
-            + ("  (or pass --no-figures to skip matplotlib)" if missing == ["matplotlib"] else "")
+            + ("  (or pass --no-figures to skip matplotlib)" if "matplotlib" in missing else "")
         )
     return modules
 
