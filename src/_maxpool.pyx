@@ -311,6 +311,58 @@ def forward(
                                  dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
 
 
+cdef inline Py_ssize_t _zero_to(real_t* gi, Py_ssize_t zeroed, uint64_t a, Py_ssize_t HW) noexcept nogil:
+    """Extend the zeroed prefix ``gi[:zeroed]`` past cell ``a`` (< HW) by at least a chunk."""
+    cdef Py_ssize_t hi = max(<Py_ssize_t>a + 1, zeroed + 2048 // <Py_ssize_t>sizeof(real_t))
+    hi = min(hi, HW)
+    memset(gi + zeroed, 0, (hi - zeroed) * sizeof(real_t))
+    return hi
+
+
+cdef inline Py_ssize_t _scatter_plane(const real_t* go, const int64_t* ix, real_t* gi,
+                                      Py_ssize_t L, Py_ssize_t HW) noexcept nogil:
+    """Zero ``gi[:HW]`` and add ``go[k]`` to ``gi[ix[k]]``; returns how many indices were
+    outside ``[0, HW)`` (skipped, never written).
+
+    The plane is zeroed lazily, a chunk ahead of the largest index seen so far: pooling
+    indices mostly grow, so a line is zeroed just before it is added to, while in L1.
+    ``gi[:zeroed]`` is always zero or already added to, so any index order is correct.
+    One unsigned compare of the group's largest index against ``zeroed`` serves both the
+    zeroing and the bounds check (negative indices are huge as unsigned).
+    """
+    cdef Py_ssize_t k, zeroed = 0, nbad = 0
+    cdef int64_t a0, a1, a2, a3
+    cdef uint64_t n = <uint64_t>HW, top
+    # Four at a time: the loads of a group issue together (the adds stay in order, so
+    # windows sharing a maximum still add up correctly).
+    for k in range(0, L - 3, 4):
+        a0 = ix[k]
+        a1 = ix[k + 1]
+        a2 = ix[k + 2]
+        a3 = ix[k + 3]
+        top = max(max(<uint64_t>a0, <uint64_t>a1), max(<uint64_t>a2, <uint64_t>a3))
+        if top >= <uint64_t>zeroed:
+            if top >= n:
+                nbad = nbad + (<uint64_t>a0 >= n) + (<uint64_t>a1 >= n) \
+                    + (<uint64_t>a2 >= n) + (<uint64_t>a3 >= n)
+                continue
+            zeroed = _zero_to(gi, zeroed, top, HW)
+        gi[a0] += go[k]
+        gi[a1] += go[k + 1]
+        gi[a2] += go[k + 2]
+        gi[a3] += go[k + 3]
+    for k in range(L - L % 4, L):
+        top = <uint64_t>ix[k]
+        if top >= <uint64_t>zeroed:
+            if top >= n:
+                nbad = nbad + 1
+                continue
+            zeroed = _zero_to(gi, zeroed, top, HW)
+        gi[top] += go[k]
+    memset(gi + zeroed, 0, (HW - zeroed) * sizeof(real_t))
+    return nbad
+
+
 def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
              real_t[:, ::1] grad_input, int num_threads):
     """Scatter-add each plane's ``grad_output`` to ``grad_input[p, indices]`` (zeroed first).
@@ -322,46 +374,12 @@ def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
     threads never write to the same one.
     """
     cdef Py_ssize_t P = grad_input.shape[0], HW = grad_input.shape[1], L = grad_output.shape[1]
-    cdef Py_ssize_t p, k, nbad, bad = 0
-    cdef int64_t a0, a1, a2, a3
-    cdef uint64_t n = <uint64_t>HW
-    cdef real_t* gi
-    cdef const real_t* go
-    cdef const int64_t* ix
-    if P == 0 or L == 0:
+    cdef Py_ssize_t p, bad = 0
+    if P == 0:
         return 0
     if HW == 0:
-        return P * L  # no cell to point at
+        return P * L  # no cell to point at (0 when there is no index either)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
-            gi = &grad_input[p, 0]
-            memset(gi, 0, HW * sizeof(real_t))
-            go = &grad_output[p, 0]
-            ix = &indices[p, 0]
-            nbad = 0
-            # Four at a time: the loads of a group issue together (the adds stay in order,
-            # so windows sharing a maximum still add up correctly). One unsigned compare
-            # per index catches both negative and too-large ones; it is never taken on
-            # valid input, so the branch predicts perfectly.
-            for k in range(0, L - 3, 4):
-                a0 = ix[k]
-                a1 = ix[k + 1]
-                a2 = ix[k + 2]
-                a3 = ix[k + 3]
-                if ((<uint64_t>a0 >= n) | (<uint64_t>a1 >= n) | (<uint64_t>a2 >= n)
-                        | (<uint64_t>a3 >= n)):
-                    nbad = nbad + (<uint64_t>a0 >= n) + (<uint64_t>a1 >= n) \
-                        + (<uint64_t>a2 >= n) + (<uint64_t>a3 >= n)
-                    continue
-                gi[a0] += go[k]
-                gi[a1] += go[k + 1]
-                gi[a2] += go[k + 2]
-                gi[a3] += go[k + 3]
-            for k in range(L - L % 4, L):
-                a0 = ix[k]
-                if <uint64_t>a0 >= n:
-                    nbad = nbad + 1
-                else:
-                    gi[a0] += go[k]
-            bad += nbad
+            bad += _scatter_plane(&grad_output[p, 0], &indices[p, 0], &grad_input[p, 0], L, HW)
     return bad
