@@ -2,7 +2,8 @@
 
 The Python layer (cyconv._pooling) has validated and normalised everything: arrays are
 C-contiguous, native byte order, viewed as planes ``(P, H, W)``; every window holds at
-least one real (unpadded) cell; indices given to the backward pass are in range.
+least one real (unpadded) cell. The backward pass checks each index as it scatters: it
+skips (never writes) one out of range and returns their count, for the caller to raise.
 
 Layout of the forward pass: one work unit is one output row of one plane, so the units
 are independent and spread over the threads with a static schedule. A unit first finds
