@@ -2,7 +2,8 @@
 
 The Python layer (cyconv._pooling) has validated and normalised everything: arrays are
 C-contiguous, native byte order, viewed as planes ``(P, H, W)``; every window holds at
-least one real (unpadded) cell; indices given to the backward pass are in range.
+least one real (unpadded) cell. The backward pass checks each index as it scatters: it
+skips (never writes) one out of range and returns their count, for the caller to raise.
 
 Layout of the forward pass: one work unit is one output row of one plane, so the units
 are independent and spread over the threads with a static schedule. A unit first finds
@@ -311,47 +312,75 @@ def forward(
                                  dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
 
 
+cdef inline Py_ssize_t _zero_to(real_t* gi, Py_ssize_t zeroed, uint64_t a, Py_ssize_t HW) noexcept nogil:
+    """Extend the zeroed prefix ``gi[:zeroed]`` past cell ``a`` (< HW) by at least a chunk."""
+    cdef Py_ssize_t hi = max(<Py_ssize_t>a + 1, zeroed + 2048 // <Py_ssize_t>sizeof(real_t))
+    hi = min(hi, HW)
+    memset(gi + zeroed, 0, (hi - zeroed) * sizeof(real_t))
+    return hi
+
+
+cdef inline Py_ssize_t _scatter_plane(const real_t* go, const int64_t* ix, real_t* gi,
+                                      Py_ssize_t L, Py_ssize_t HW) noexcept nogil:
+    """Zero ``gi[:HW]`` and add ``go[k]`` to ``gi[ix[k]]``; returns how many indices were
+    outside ``[0, HW)`` (skipped, never written).
+
+    The plane is zeroed lazily, a chunk ahead of the largest index seen so far: pooling
+    indices mostly grow, so a line is zeroed just before it is added to, while in L1.
+    ``gi[:zeroed]`` is always zero or already added to, so any index order is correct.
+    One unsigned compare of the group's largest index against ``zeroed`` serves both the
+    zeroing and the bounds check (negative indices are huge as unsigned).
+    """
+    cdef Py_ssize_t k, zeroed = 0, nbad = 0
+    cdef int64_t a0, a1, a2, a3
+    cdef uint64_t n = <uint64_t>HW, top
+    # Four at a time: the loads of a group issue together (the adds stay in order, so
+    # windows sharing a maximum still add up correctly).
+    for k in range(0, L - 3, 4):
+        a0 = ix[k]
+        a1 = ix[k + 1]
+        a2 = ix[k + 2]
+        a3 = ix[k + 3]
+        top = max(max(<uint64_t>a0, <uint64_t>a1), max(<uint64_t>a2, <uint64_t>a3))
+        if top >= <uint64_t>zeroed:
+            if top >= n:
+                nbad = nbad + (<uint64_t>a0 >= n) + (<uint64_t>a1 >= n) \
+                    + (<uint64_t>a2 >= n) + (<uint64_t>a3 >= n)
+                continue
+            zeroed = _zero_to(gi, zeroed, top, HW)
+        gi[a0] += go[k]
+        gi[a1] += go[k + 1]
+        gi[a2] += go[k + 2]
+        gi[a3] += go[k + 3]
+    for k in range(L - L % 4, L):
+        top = <uint64_t>ix[k]
+        if top >= <uint64_t>zeroed:
+            if top >= n:
+                nbad = nbad + 1
+                continue
+            zeroed = _zero_to(gi, zeroed, top, HW)
+        gi[top] += go[k]
+    memset(gi + zeroed, 0, (HW - zeroed) * sizeof(real_t))
+    return nbad
+
+
 def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
              real_t[:, ::1] grad_input, int num_threads):
     """Scatter-add each plane's ``grad_output`` to ``grad_input[p, indices]`` (zeroed first).
 
-    Planes are independent, so threads never write to the same plane.
+    Returns how many indices fall outside ``[0, H*W)``: those are skipped, never written,
+    and the caller raises when the count is not zero (the check rides along with the
+    scatter instead of costing a pass of its own). Each thread zeroes and fills its own
+    planes, so a plane is written while it is in cache, and planes are independent:
+    threads never write to the same one.
     """
     cdef Py_ssize_t P = grad_input.shape[0], HW = grad_input.shape[1], L = grad_output.shape[1]
-    cdef Py_ssize_t p, k
-    cdef int64_t a0, a1, a2, a3
-    cdef real_t* gi
-    cdef const real_t* go
-    cdef const int64_t* ix
-    if P == 0 or HW == 0:
-        return
+    cdef Py_ssize_t p, bad = 0
+    if P == 0:
+        return 0
+    if HW == 0:
+        return P * L  # no cell to point at (0 when there is no index either)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
-            gi = &grad_input[p, 0]
-            memset(gi, 0, HW * sizeof(real_t))
-            if L == 0:
-                continue
-            go = &grad_output[p, 0]
-            ix = &indices[p, 0]
-            # Four at a time: the loads of a group issue together (the adds stay in order,
-            # so windows sharing a maximum still add up correctly).
-            for k in range(0, L - 3, 4):
-                a0 = ix[k]
-                a1 = ix[k + 1]
-                a2 = ix[k + 2]
-                a3 = ix[k + 3]
-                gi[a0] += go[k]
-                gi[a1] += go[k + 1]
-                gi[a2] += go[k + 2]
-                gi[a3] += go[k + 3]
-            for k in range(L - L % 4, L):
-                gi[ix[k]] += go[k]
-
-
-def count_out_of_range(const int64_t[::1] indices, int64_t n, int num_threads):
-    """How many of ``indices`` fall outside ``[0, n)``."""
-    cdef Py_ssize_t k, bad = 0
-    with nogil:
-        for k in prange(indices.shape[0], schedule="static", num_threads=num_threads):
-            bad += <uint64_t>indices[k] >= <uint64_t>n
+            bad += _scatter_plane(&grad_output[p, 0], &indices[p, 0], &grad_input[p, 0], L, HW)
     return bad

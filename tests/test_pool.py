@@ -482,3 +482,45 @@ def test_max_pool_indices_point_at_the_maxima(problem):
     np.testing.assert_array_equal(gathered.reshape(v.shape), v)
     g = rng.integers(-3, 4, v.shape).astype(np.float64)
     assert np.sum(v * g) == np.sum(x * cyconv.max_pool2d_backward(g, i, shape))
+
+
+# ---- max_pool2d_backward with arbitrary indices ------------------------------------------
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("order", ["random", "descending", "jumps", "repeated"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_backward_any_index_order(threads, order, dtype):
+    # The kernel zeroes each plane lazily, a chunk ahead of the largest index so far; the
+    # result must not depend on the order of the indices. Planes of 48x50 cells span
+    # several chunks; 16 planes of 7x9 indices (groups of four plus a tail) run threaded.
+    rng = _rng(11)
+    H, W, n = 48, 50, 48 * 50
+    g = rng.standard_normal((2, 8, 7, 9)).astype(dtype)
+    L = 7 * 9
+    if order == "random":
+        idx = rng.integers(0, n, g.shape)
+    elif order == "descending":
+        idx = np.broadcast_to(np.linspace(n - 1, 0, L).astype(np.int64).reshape(7, 9), g.shape)
+    elif order == "jumps":  # last cell first, then low cells, then the middle
+        flat = np.concatenate([[n - 1], np.arange(0, 31 * (L - 1) // 2, 31), n // 2 + np.arange(L - 1 - (L - 1) // 2)])
+        idx = np.broadcast_to(flat[:L].reshape(7, 9), g.shape)
+    else:  # few cells, each hit many times
+        idx = rng.choice([0, 5, n - 1, n // 3], g.shape)
+    expect = np.zeros((16, n), dtype)
+    for p in range(16):
+        np.add.at(expect[p], idx.reshape(16, L)[p], g.reshape(16, L)[p])
+    before = cyconv.get_num_threads()
+    cyconv.set_num_threads(threads)
+    try:
+        got = cyconv.max_pool2d_backward(g, idx, (2, 8, H, W))
+    finally:
+        cyconv.set_num_threads(before)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.reshape(16, n), expect, rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_max_backward_no_windows_gives_zeros():
+    junk = np.full((2, 3, 5, 5), 7.0)  # freed memory the result may reuse
+    del junk
+    got = cyconv.max_pool2d_backward(np.zeros((2, 3, 0, 4)), np.zeros((2, 3, 0, 4), np.int64), (2, 3, 5, 5))
+    np.testing.assert_array_equal(got, np.zeros((2, 3, 5, 5)))

@@ -147,3 +147,23 @@ def test_large_results_refused_up_front():
         cyconv.max_pool2d(big, 1)
     with pytest.raises(MemoryError, match="would need"):
         cyconv.avg_pool2d(big, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("pos", [0, 1, 2, 3, 4, 5])  # every slot of a group of four, and the tail
+@pytest.mark.parametrize("bad", [-1, 25, 2**62])
+def test_bad_index_found_inside_the_scatter(threads, pos, bad):
+    # The kernel checks while it scatters: any slot, any thread, must be caught and not
+    # written; planes of 6 indices (one group of four and a tail of two), enough of them
+    # to use the thread pool.
+    g = np.ones((2, 4000, 2, 3))
+    i = np.zeros(g.shape, np.int64)
+    i.reshape(-1, 6)[-1, pos] = bad
+    before = cyconv.get_num_threads()
+    cyconv.set_num_threads(threads)
+    try:
+        with pytest.raises(ValueError, match=rf"indices\[1, 3999, {pos // 3}, {pos % 3}\] = {bad} is out of range "
+                                             r"for input planes of 5x5 = 25 cells"):
+            cyconv.max_pool2d_backward(g, i, (2, 4000, 5, 5))
+    finally:
+        cyconv.set_num_threads(before)

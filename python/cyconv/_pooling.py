@@ -6,6 +6,8 @@ tap reaches, the window divisors), and call the compiled kernels in ``_maxpool``
 ``_avgpool``.
 """
 
+import math
+
 import numpy as np
 
 from . import _avgpool, _maxpool
@@ -341,7 +343,15 @@ def max_pool2d_backward(grad_output, indices, input_shape):
         # uint64 values >= 2**63 would wrap to negative int64 (and be reported as such).
         ic = np.where(idx > np.iinfo(np.int64).max, -1, ic).astype(_I64)
     n = H * W
-    if _maxpool.count_out_of_range(ic.reshape(-1), n, _threads(ic.size)):
+    gc = canonical(g, cdt)
+    result = np.empty(shape, cdt)
+    P = math.prod(shape[:-2])
+    L = g.shape[-2] * g.shape[-1]
+    # The kernel checks every index as it scatters (it skips, never writes, a bad one) and
+    # counts the bad ones: the check costs no pass of its own. The error is raised here.
+    bad = _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), result.reshape(P, n),
+                            _threads(result.size + g.size))
+    if bad:
         flat = idx.reshape(-1)
         pos = int(np.argmax((flat < 0) | (flat >= n)))
         where = np.unravel_index(pos, idx.shape)
@@ -349,13 +359,6 @@ def max_pool2d_backward(grad_output, indices, input_shape):
             f"indices[{', '.join(str(int(v)) for v in where)}] = {int(flat[pos])} is out of range "
             f"for input planes of {H}x{W} = {n} cells (expected 0 <= index < {n})"
         )
-    gc = canonical(g, cdt)
-    result = np.empty(shape, cdt)
-    P = result.size // n
-    planes = result.reshape(P, n)
-    L = g.shape[-2] * g.shape[-1]
-    _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), planes,
-                      _threads(result.size + g.size))
     return finish(result, None, rdt)
 
 
