@@ -290,3 +290,34 @@ def test_short_cuts_values():
     assert _pair(0, "output_padding", minimum=0) == (0, 0)
     assert _padding(2, (3, 3), (1, 1)) == ((2, 2), (2, 2))
     assert _padding((1, 2), (3, 3), (1, 1)) == ((1, 1), (2, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_image_takes_the_short_routes(monkeypatch, dtype):
+    """(C, H, W) inputs: conv2d and conv2d_backward as a batch of one, the same bits as
+    the general path (pair options) and the reference."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 8)).astype(dtype)
+    w = rng.standard_normal((4, 2, 2, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    calls = _spy(monkeypatch, impl, "conv_setup")
+    y = cyconv.conv2d(x, w, b, padding=1)
+    assert not calls and y.shape == (4, 7, 8) and y.dtype == dtype
+    np.testing.assert_array_equal(y, cyconv.conv2d(x, w, b, padding=(1, 1)))
+    assert len(calls) == 1
+    np.testing.assert_array_equal(y, cyconv.conv2d(x[np.newaxis], w, b, padding=1)[0])
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gcalls = _spy(monkeypatch, grad_mod, "conv_setup")
+    got = cyconv.conv2d_backward(gy, x, w, padding=1)
+    assert not gcalls
+    general = cyconv.conv2d_backward(gy, x, w, padding=(1, 1))
+    assert len(gcalls) == 1
+    assert got.input.shape == x.shape
+    for a, b_ in zip(got, general):
+        np.testing.assert_array_equal(a, b_)
+    refs = conv2d_grads_ref(gy[np.newaxis], x[np.newaxis], w, padding=((1, 1), (1, 1)))
+    assert_close(got.input, refs[0][0])
+    assert_close(got.weight, refs[1])
+    assert_close(got.bias, refs[2])
+    with pytest.raises(ValueError, match=r"grad_output must have the forward output shape \(4, 7, 8\)"):
+        cyconv.conv2d_backward(gy[np.newaxis], x, w, padding=1)

@@ -71,7 +71,8 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     groups = _int(groups, "groups")
-    mode = padding_mode if type(padding_mode) is str and padding_mode == "zeros" else padding_mode_of(padding_mode)
+    zeros = type(padding_mode) is str and padding_mode == "zeros"
+    mode = padding_mode if zeros else padding_mode_of(padding_mode)
 
     batched = x.ndim == 4
     lead, hw = _check_conv_shapes(x.shape, weight.shape, groups, "input", "weight")

@@ -300,9 +300,14 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     (1, 4, 4, 4)
     """
     if type(x) is np.ndarray and out is None and type(padding_mode) is str and padding_mode == "zeros":
-        result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
-        if result is not None:
-            return result
+        if x.ndim == 3:  # one (C, H, W) image: a batch of one
+            result = _conv2d_fast(x[np.newaxis], weight, bias, stride, padding, dilation, groups)
+            if result is not None:
+                return result[0]
+        else:
+            result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
+            if result is not None:
+                return result
     s = conv_setup(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, padding_mode=padding_mode)
     if out is None:  # conv_setup has checked the size: no result_buffer needed

@@ -295,14 +295,18 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     if (type(grad_output) is np.ndarray and type(x) is np.ndarray and type(padding_mode) is str
             and padding_mode == "zeros"):
         # The common call needs no normalisation (see fast_geometry): straight to the kernels.
-        geom = fast_geometry(x, weight, stride, padding, dilation, groups)
+        one = x.ndim == 3  # one (C, H, W) image: a batch of one
+        x4 = x[np.newaxis] if one else x
+        gy4 = grad_output[np.newaxis] if one else grad_output
+        geom = fast_geometry(x4, weight, stride, padding, dilation, groups)
         if (
             geom is not None
-            and grad_output.dtype is x.dtype
-            and grad_output.shape == (x.shape[0], weight.shape[0], geom[8], geom[9])
-            and grad_output.flags.c_contiguous
+            and gy4.dtype is x.dtype
+            and gy4.shape == (x4.shape[0], weight.shape[0], geom[8], geom[9])
+            and gy4.flags.c_contiguous
         ):
-            return Conv2dGradients(*_fast_gradients(grad_output, x, weight, groups, geom, want))
+            dx, dweight, dbias = _fast_gradients(gy4, x4, weight, groups, geom, want)
+            return Conv2dGradients(dx[0] if one and dx is not None else dx, dweight, dbias)
     gy = as_array(grad_output, "grad_output")
     s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, padding_mode=padding_mode, extra_arrays=(gy,))
