@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_conv import ref_correlate2d  # noqa: E402
 from reference_conv_grad import conv2d_grads_ref  # noqa: E402
+from reference_fast_geometry import fast_geometry_ref  # noqa: E402
 
 import cyconv  # noqa: E402
 import cyconv._convolution as impl  # noqa: E402
@@ -152,6 +153,51 @@ def test_plane_conv_errors_unchanged(change, exc, match, flip):
 ])
 def test_fast_geometry_refuses_what_it_cannot_prove(x, w, opts):
     assert fast_geometry(x, w, *opts) is None
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def _fuzz_array(rng, ndim_choices=(4, 4, 4, 3, 5)):
+    ndim = rng.choice(ndim_choices)
+    shape = tuple(int(v) for v in rng.integers(0 if rng.random() < 0.1 else 1, 5, ndim))
+    dtype = rng.choice([np.float32, np.float64, np.float64, np.float16, np.int64, ">f8", "<f4"])
+    a = np.ones(shape, dtype)
+    r = rng.random()
+    if r < 0.1 and a.ndim:
+        a = a.swapaxes(0, -1)  # not C-contiguous (when it has two long axes)
+    elif r < 0.15:
+        a = a.view(_Sub)
+    elif r < 0.18:
+        a = a.tolist()
+    return a
+
+
+OPTION_VALUES = [0, 1, 1, 2, 3, -1, 1 << 19, 1 << 20, 1 << 63, 1 << 70, True, False,
+                 np.int64(1), 1.0, (1, 1), None]
+
+
+def test_fast_geometry_agrees_with_the_python_reference():
+    """The compiled check and its plain-Python oracle agree on random, often odd, calls."""
+    rng = np.random.default_rng(2024)
+    accepted = 0
+    for _ in range(4000):
+        x, w = _fuzz_array(rng), _fuzz_array(rng)
+        if rng.random() < 0.5 and isinstance(x, np.ndarray) and x.ndim == 4:
+            # make the shapes agree more often
+            g = int(rng.integers(1, 3))
+            x = np.ones((x.shape[0], g * int(rng.integers(1, 3))) + x.shape[2:], x.dtype)
+            w = np.ones((g * int(rng.integers(1, 3)), x.shape[1] // g) + tuple(
+                int(v) for v in rng.integers(1, 4, 2)), x.dtype)
+            opts = [int(rng.integers(1, 3)), int(rng.integers(0, 4)), int(rng.integers(1, 3)), g]
+        else:
+            opts = [OPTION_VALUES[i] for i in rng.integers(0, len(OPTION_VALUES), 4)]
+        got = fast_geometry(x, w, *opts)
+        want = fast_geometry_ref(x, w, *opts)
+        assert got == want, (getattr(x, "shape", x), getattr(w, "shape", w), opts)
+        accepted += got is not None
+    assert accepted > 300  # the fuzzing reaches the accepting branch too
 
 
 def test_fast_geometry_of_the_notes_example():

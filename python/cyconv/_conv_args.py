@@ -10,14 +10,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._arrays import MAX_RESULT_BYTES, as_array, canonical, check_size, compute_dtypes
+from ._arrays import as_array, canonical, check_size, compute_dtypes
+from ._fastpath import fast_geometry  # noqa: F401  (the common call's check, in C)
 from ._shapes import _check_conv_shapes, _conv_out_hw, _int, _padding, _pair
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 _NO_PADS = ((0, 0), (0, 0))
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-_FAST_BITS = 20  # fast_geometry takes int stride/padding/dilation below 2**_FAST_BITS
 
 
 class ConvSetup(NamedTuple):
@@ -105,50 +103,3 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
         (input_shape[0], c_out) + out_hw, batched, input_shape, compute_dtype, result_dtype,
     )
 
-
-def fast_geometry(x, weight, stride, padding, dilation, groups):
-    """The kernels' geom for a call that needs no normalisation, else None.
-
-    For the common call of conv2d and conv2d_backward: ``x`` and ``weight`` are
-    ndarrays of one dtype, float32 or float64, C-contiguous and 4-D; stride, padding
-    and dilation are ints; no kernel row/column reads only padding. Proved here in a
-    few attribute look-ups; anything else (including every error) gets None and takes
-    the general path (:func:`conv_setup`), which validates and explains. Returns
-    ``(kh, kw, s, s, d, d, p, p, ho, wo)``.
-    """
-    dt = x.dtype
-    if (
-        (dt is not _F32 and dt is not _F64)
-        or type(weight) is not np.ndarray
-        or weight.dtype is not dt
-        or x.ndim != 4
-        or weight.ndim != 4
-        or type(stride) is not int
-        or type(padding) is not int
-        or type(dilation) is not int
-        or type(groups) is not int
-        or not x.flags.c_contiguous
-        or not weight.flags.c_contiguous
-    ):
-        return None
-    n, c, h, w = x.shape
-    co, cg, kh, kw = weight.shape
-    # Options of 2**_FAST_BITS or more take the general path, which refuses what the
-    # kernels' Py_ssize_t arithmetic cannot hold; below it (with the shapes of real
-    # arrays) every index fits.
-    if (
-        stride < 1 or dilation < 1 or padding < 0 or (stride | dilation | padding) >> _FAST_BITS
-        or groups < 1 or cg * groups != c
-        or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
-    ):
-        return None
-    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    if ho < 1 or wo < 1 or n * co * ho * wo * dt.itemsize > MAX_RESULT_BYTES:
-        return None
-    if padding and (  # kernel rows/columns reading only padding: conv2d drops them
-        (ho - 1) * stride < padding or (kh - 1) * dilation - padding >= h
-        or (wo - 1) * stride < padding or (kw - 1) * dilation - padding >= w
-    ):
-        return None
-    return (kh, kw, stride, stride, dilation, dilation, padding, padding, ho, wo)
