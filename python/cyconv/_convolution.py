@@ -1,7 +1,8 @@
 """Forward convolutions: correlate2d, convolve2d and conv2d.
 
-The Python layer normalises and validates (``_conv_args.conv_setup``; a few
-attribute checks for the common already-canonical call), allocates the result, and
+The Python layer normalises and validates (``_conv_args.conv_setup``; for the common
+already-canonical call, a compiled check, ``_fastpath.fast_geometry``, that
+correlate2d/convolve2d share), allocates the result, and
 picks one of three strategies for the compiled kernels in ``cyconv._conv``
 (``cyconv._conv_avx2``, the same source built for AVX2+FMA, when the CPU has them):
 

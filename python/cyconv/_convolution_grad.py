@@ -23,7 +23,11 @@ with AVX2+FMA); the strategies:
   scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
   threads slow both down). 1x1 convolutions use the arrays themselves as columns;
   stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
-* the bias gradient: a sum over N, H, W per channel, accumulated in float64.
+* the bias gradient: a sum over N, H, W per channel, accumulated in float64;
+* tiny problems (one input channel per group, few multiply-adds: all per-call
+  overhead) run the fused per-input-channel direct kernel, one pass for every
+  requested gradient. The common call (ndarrays of one float dtype, int options;
+  ``cyconv._fastpath.fast_geometry``) skips ``conv_setup`` altogether.
 """
 
 from typing import NamedTuple
