@@ -17,7 +17,7 @@ _F64 = np.dtype(np.float64)
 
 def as_array(value, name):
     """np.asarray with the dtype kinds cyconv can never compute on rejected."""
-    arr = np.asarray(value)
+    arr = value if type(value) is np.ndarray else np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must have a real numeric dtype (bool, integer or floating), got dtype {arr.dtype}"
@@ -32,6 +32,13 @@ def compute_dtypes(*arrays):
     bool -> float64, float16 -> computed in float32 and returned as float16,
     longdouble -> computed and returned in float64.
     """
+    dt = arrays[0].dtype
+    if dt is _F32 or dt is _F64:  # the common case: all float32 or all float64
+        for arr in arrays:
+            if arr.dtype is not dt:
+                break
+        else:
+            return dt, dt
     rt = np.result_type(*arrays)
     if rt.kind != "f":
         return _F64, _F64
@@ -44,6 +51,8 @@ def compute_dtypes(*arrays):
 
 def canonical(arr, dtype):
     """C-contiguous, native byte order, of ``dtype``; no copy when already so."""
+    if type(arr) is np.ndarray and arr.dtype is dtype and arr.ndim and arr.flags.c_contiguous:
+        return arr  # already canonical (the common case), without a call into NumPy
     return np.ascontiguousarray(arr, dtype=dtype)
 
 

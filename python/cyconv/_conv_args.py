@@ -11,9 +11,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ._arrays import as_array, canonical, check_size, compute_dtypes
+from ._fastpath import fast_geometry  # noqa: F401  (the common call's check, in C)
 from ._shapes import _check_conv_shapes, _conv_out_hw, _int, _padding, _pair
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NO_PADS = ((0, 0), (0, 0))
 
 
 class ConvSetup(NamedTuple):
@@ -62,48 +64,42 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     """
     x = as_array(x, "input")
     weight = as_array(weight, "weight")
-    arrays = [x, weight]
     if bias is not None:
         bias = as_array(bias, "bias")
-        arrays.append(bias)
-    arrays.extend(extra_arrays)
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     groups = _int(groups, "groups")
-    mode = padding_mode_of(padding_mode)
+    zeros = type(padding_mode) is str and padding_mode == "zeros"
+    mode = padding_mode if zeros else padding_mode_of(padding_mode)
 
     batched = x.ndim == 4
     lead, hw = _check_conv_shapes(x.shape, weight.shape, groups, "input", "weight")
     c_out = weight.shape[0]
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")
-    pads = _padding(padding, weight.shape[2:], dilation)
-    out_hw = _conv_out_hw(hw, weight.shape[2:], stride, pads, dilation)
+    kernel = weight.shape[2:]
+    pads = _padding(padding, kernel, dilation)
+    out_hw = _conv_out_hw(hw, kernel, stride, pads, dilation)
 
-    compute_dtype, result_dtype = compute_dtypes(*arrays)
+    if bias is None:
+        compute_dtype, result_dtype = compute_dtypes(x, weight, *extra_arrays)
+    else:
+        compute_dtype, result_dtype = compute_dtypes(x, weight, bias, *extra_arrays)
     # Refuse an impossible result before copying any input.
     check_size(lead + (c_out,) + out_hw, compute_dtype.itemsize, "the result")
     x4 = x if batched else x[np.newaxis]
     input_shape = x4.shape
     x4 = canonical(x4, compute_dtype)
-    mode_pads = ((0, 0), (0, 0))
-    if PADDING_MODES[mode] is not None and any(map(any, pads)):
+    mode_pads = _NO_PADS
+    if mode != "zeros" and (pads[0] != (0, 0) or pads[1] != (0, 0)):
         _check_mode_padding(mode, pads, hw)
         x4 = np.pad(x4, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
-        mode_pads, pads = pads, ((0, 0), (0, 0))
+        mode_pads, pads = pads, _NO_PADS
+    # (positional: a NamedTuple built from keywords costs twice as much)
     return ConvSetup(
-        x=x4,
-        weight=canonical(weight, compute_dtype),
-        bias=None if bias is None else canonical(bias, compute_dtype),
-        stride=stride,
-        padding=pads,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=mode,
-        mode_padding=mode_pads,
-        out_shape=(input_shape[0], c_out) + out_hw,
-        batched=batched,
-        input_shape=input_shape,
-        compute_dtype=compute_dtype,
-        result_dtype=result_dtype,
+        x4, canonical(weight, compute_dtype),
+        None if bias is None else canonical(bias, compute_dtype),
+        stride, pads, dilation, groups, mode, mode_pads,
+        (input_shape[0], c_out) + out_hw, batched, input_shape, compute_dtype, result_dtype,
     )
+

@@ -1,7 +1,8 @@
 """Forward convolutions: correlate2d, convolve2d and conv2d.
 
-The Python layer normalises and validates (``_conv_args.conv_setup``; a few
-attribute checks for the common already-canonical call), allocates the result, and
+The Python layer normalises and validates (``_conv_args.conv_setup``; for the common
+already-canonical call, a compiled check, ``_fastpath.fast_geometry``, that
+correlate2d/convolve2d share), allocates the result, and
 picks one of three strategies for the compiled kernels in ``cyconv._conv``
 (``cyconv._conv_avx2``, the same source built for AVX2+FMA, when the CPU has them):
 
@@ -28,9 +29,9 @@ if one output row's patches exceed the workspace limit too, a MemoryError).
 
 import numpy as np
 
-from ._arrays import MAX_RESULT_BYTES, as_array, canonical, compute_dtypes, finish, result_buffer
+from ._arrays import as_array, canonical, compute_dtypes, finish, result_buffer
 from ._config import get_num_threads
-from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, padding_mode_of
+from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, fast_geometry, padding_mode_of
 from ._dispatch import load_kernels
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
@@ -58,7 +59,6 @@ _DIRECT_SCRATCH_BYTES = 128 << 10  # direct kernel: input rows per work unit (L2
 _PARALLEL_MIN_FLOPS = 1 << 16  # below this, threads cost more than they save
 _GEMM_THREADS = 1  # OpenMP threads for the kernels between BLAS calls (None: all)
 _FORCE = None  # tests: "direct" or "gemm" overrides the choice
-_FAST_BITS = 20  # conv2d's fast path takes int stride/padding/dilation below 2**_FAST_BITS
 
 
 def _tap_range(n, k, s, d, before, o):
@@ -300,22 +300,23 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     >>> conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding=1, stride=2).shape
     (1, 4, 4, 4)
     """
-    if (
-        type(x) is np.ndarray
-        and type(weight) is np.ndarray
-        and out is None
-        and type(stride) is int
-        and type(padding) is int
-        and type(dilation) is int
-        and type(groups) is int
-        and type(padding_mode) is str
-        and padding_mode == "zeros"
-    ):
-        result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
-        if result is not None:
-            return result
+    if type(x) is np.ndarray and out is None and type(padding_mode) is str and padding_mode == "zeros":
+        if x.ndim == 3:  # one (C, H, W) image: a batch of one
+            result = _conv2d_fast(x[np.newaxis], weight, bias, stride, padding, dilation, groups)
+            if result is not None:
+                return result[0]
+        else:
+            result = _conv2d_fast(x, weight, bias, stride, padding, dilation, groups)
+            if result is not None:
+                return result
     s = conv_setup(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, padding_mode=padding_mode)
+    if out is None:  # conv_setup has checked the size: no result_buffer needed
+        buf = np.empty(s.out_shape, s.compute_dtype)
+        _forward(s.x, s.weight, s.bias, s.stride, s.padding, s.dilation, s.groups, buf)
+        if not s.batched:
+            buf = buf[0]
+        return buf if buf.dtype == s.result_dtype else buf.astype(s.result_dtype)
     shape = s.out_shape if s.batched else s.out_shape[1:]
     buf, out = result_buffer(out, shape, s.compute_dtype, s.result_dtype, _inputs(x, weight, bias))
     _forward(s.x, s.weight, s.bias, s.stride, s.padding, s.dilation, s.groups,
@@ -330,49 +331,42 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
     here in a few attribute look-ups; anything else (including every error) takes the
     general path, which validates and explains.
     """
-    dt = x.dtype
-    if (
-        (dt is not _F32 and dt is not _F64)
-        or weight.dtype is not dt
-        or x.ndim != 4
-        or weight.ndim != 4
-        or not x.flags.c_contiguous
-        or not weight.flags.c_contiguous
-    ):
+    geom = fast_geometry(x, weight, stride, padding, dilation, groups)
+    if geom is None:
         return None
+    dt = x.dtype
     if bias is not None and (
         type(bias) is not np.ndarray or bias.dtype is not dt or bias.shape != (weight.shape[0],)
         or not bias.flags.c_contiguous
     ):
         return None
-    n, c, h, w = x.shape
-    co, cg, kh, kw = weight.shape
-    # Options of 2**_FAST_BITS or more take the general path, which refuses what the
-    # kernels' Py_ssize_t arithmetic cannot hold; below it (with the shapes of real
-    # arrays) every index fits.
-    if (
-        stride < 1 or dilation < 1 or padding < 0 or (stride | dilation | padding) >> _FAST_BITS
-        or groups < 1 or cg * groups != c
-        or co % groups or h < 1 or w < 1 or co < 1 or cg < 1 or kh < 1 or kw < 1
-    ):
-        return None
-    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    if ho < 1 or wo < 1 or n * co * ho * wo * dt.itemsize > MAX_RESULT_BYTES:
-        return None
-    if padding and (  # kernel rows/columns reading only padding: _forward drops them
-        (ho - 1) * stride < padding or (kh - 1) * dilation - padding >= h
-        or (wo - 1) * stride < padding or (kw - 1) * dilation - padding >= w
-    ):
-        return None
-    buf = np.empty((n, co, ho, wo), dt)
-    geom = (kh, kw, stride, stride, dilation, dilation, padding, padding, ho, wo)
-    _run(x, weight, bias, buf, groups, geom, kh == 1 and kw == 1 and stride == 1 and padding == 0)
+    buf = np.empty((x.shape[0], weight.shape[0], geom[8], geom[9]), dt)
+    _run(x, weight, bias, buf, groups, geom,
+         geom[0] == 1 and geom[1] == 1 and stride == 1 and padding == 0)
     return buf
 
 
 def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip):
     """correlate2d / convolve2d: the 2-D kernel over every (H, W) plane of x."""
+    if (
+        type(x) is np.ndarray
+        and type(kernel) is np.ndarray
+        and out is None
+        and type(padding_mode) is str
+        and padding_mode == "zeros"
+        and x.ndim >= 2
+        and x.size
+        and kernel.ndim == 2
+        and x.flags.c_contiguous
+    ):
+        # The planes as a batch of one-channel images: conv2d's fast path, which
+        # accepts only what it proves valid (anything else falls through to here).
+        shape = x.shape
+        k = kernel[::-1, ::-1].copy() if flip else kernel
+        y = _conv2d_fast(x.reshape((-1, 1) + shape[-2:]), k.reshape((1, 1) + k.shape), None,
+                         stride, padding, dilation, 1)
+        if y is not None:
+            return y.reshape(shape[:-2] + y.shape[2:])
     x = as_array(x, "x")
     kernel = as_array(kernel, "kernel")
     stride = _pair(stride, "stride")

@@ -23,7 +23,11 @@ with AVX2+FMA); the strategies:
   scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
   threads slow both down). 1x1 convolutions use the arrays themselves as columns;
   stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
-* the bias gradient: a sum over N, H, W per channel, accumulated in float64.
+* the bias gradient: a sum over N, H, W per channel, accumulated in float64;
+* tiny problems (one input channel per group, few multiply-adds: all per-call
+  overhead) run the fused per-input-channel direct kernel, one pass for every
+  requested gradient. The common call (ndarrays of one float dtype, int options;
+  ``cyconv._fastpath.fast_geometry``) skips ``conv_setup`` altogether.
 """
 
 from typing import NamedTuple
@@ -32,7 +36,7 @@ import numpy as np
 
 from . import _runtime
 from ._arrays import as_array, canonical, check_size, compute_dtypes
-from ._conv_args import PADDING_MODES, conv_setup
+from ._conv_args import PADDING_MODES, conv_setup, fast_geometry
 from ._dispatch import load_kernels
 from ._shapes import _AXES, _int, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
@@ -61,6 +65,9 @@ _GEMM_KERNEL_THREADS = 1
 # input cell: the direct kernels beat a GEMM whose inner dimension is that thin.
 _DIRECT_MAX_TAPS = 32
 
+
+# A backward with fewer multiply-adds than this is all per-call overhead (_fast_gradients).
+_TINY_BACKWARD = 1 << 14
 
 _ALL = frozenset(_COMPUTE_NAMES)
 
@@ -156,6 +163,35 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
         if want_bias:  # on this thread too: OpenMP workers would spin into the next BLAS call
             _conv_grad.bias_grad(gy, dbias, _GEMM_KERNEL_THREADS)
     return dx, dweight, dbias
+
+
+def _fast_gradients(gy, x, weight, groups, geom, want):
+    """:func:`_gradients` for conv2d_backward; tiny problems in one kernel pass.
+
+    ``x`` is canonical (and already padded for non-zero padding modes: dx has its
+    shape). A tiny direct-kernel problem is all per-call overhead: rather than the
+    separate input, weight and bias kernels (three passes, a per-thread row
+    workspace), the fused per-input-channel kernel computes every requested gradient
+    in one pass. Both of conv2d_backward's routes come here, so that they agree to
+    the last bit.
+    """
+    want_input, want_weight, want_bias = "input" in want, "weight" in want, "bias" in want
+    n_img, c_out, ho, wo = gy.shape
+    cin_g, kh, kw = weight.shape[1], geom[0], geom[1]
+    if (
+        cin_g == 1 and n_img and (want_input or want_weight)
+        and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
+        and n_img * c_out * ho * wo * kh * kw < _TINY_BACKWARD
+    ):
+        dtype = gy.dtype
+        dx = np.zeros(x.shape, dtype) if want_input else None
+        dweight = np.empty(weight.shape, dtype) if want_weight else None
+        dbias = np.empty(c_out, dtype) if want_bias else None
+        tot = np.empty((1, (c_out // groups) * (kh * kw + 1)))  # one row: one thread
+        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, None, tot, groups, geom)
+        return dx, dweight, dbias
+    return _gradients(gy, x, weight, x.shape[2:], groups, geom,
+                      want_input, want_weight, want_bias)
 
 
 def _gemm_gradients(gy, x, weight, dx, dweight, groups, geom, plan, pointwise):
@@ -260,6 +296,21 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     True
     """
     want = _compute_set(compute)
+    if (type(grad_output) is np.ndarray and type(x) is np.ndarray and type(padding_mode) is str
+            and padding_mode == "zeros"):
+        # The common call needs no normalisation (see fast_geometry): straight to the kernels.
+        one = x.ndim == 3  # one (C, H, W) image: a batch of one
+        x4 = x[np.newaxis] if one else x
+        gy4 = grad_output[np.newaxis] if one else grad_output
+        geom = fast_geometry(x4, weight, stride, padding, dilation, groups)
+        if (
+            geom is not None
+            and gy4.dtype is x.dtype
+            and gy4.shape == (x4.shape[0], weight.shape[0], geom[8], geom[9])
+            and gy4.flags.c_contiguous
+        ):
+            dx, dweight, dbias = _fast_gradients(gy4, x4, weight, groups, geom, want)
+            return Conv2dGradients(dx[0] if one and dx is not None else dx, dweight, dbias)
     gy = as_array(grad_output, "grad_output")
     s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, padding_mode=padding_mode, extra_arrays=(gy,))
@@ -272,8 +323,7 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     (pt, _), (pl, _) = s.padding
     kh, kw = s.weight.shape[2:]
     geom = (kh, kw) + s.stride + s.dilation + (pt, pl) + gy4.shape[2:]
-    dx, dweight, dbias = _gradients(gy4, s.x, s.weight, s.x.shape[2:], s.groups, geom,
-                                    "input" in want, "weight" in want, "bias" in want)
+    dx, dweight, dbias = _fast_gradients(gy4, s.x, s.weight, s.groups, geom, want)
     if dx is not None:
         if s.mode_padding != ((0, 0), (0, 0)):
             with np.errstate(all="ignore"):  # the folded sums may meet inf + -inf

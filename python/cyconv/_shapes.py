@@ -17,8 +17,13 @@ _AXES = ("height", "width")
 _PADDING_STRINGS = ("valid", "same", "same_lower", "same_upper", "full")
 
 
+_MAXSIZE = sys.maxsize
+
+
 def _int(value, name):
     """An exact Python/NumPy integer (not bool, not float), as a Python int."""
+    if type(value) is int and -_MAXSIZE <= value <= _MAXSIZE:  # the common case, cheaply
+        return value
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     try:
@@ -44,6 +49,8 @@ def _positive(value, name):
 
 def _pair(value, name, *, minimum=1):
     """Normalise an int or an (h, w) pair to a tuple of two ints >= minimum."""
+    if type(value) is int and minimum <= value <= _MAXSIZE:  # the common case, cheaply
+        return (value, value)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(
@@ -60,6 +67,8 @@ def _pair(value, name, *, minimum=1):
 
 def _side_pair(value, name):
     """One axis of explicit padding: int p -> (p, p), (before, after) -> as is."""
+    if type(value) is int and 0 <= value <= _MAXSIZE:  # the common case, cheaply
+        return (value, value)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(
@@ -79,6 +88,8 @@ def _padding(padding, kernel_size, dilation):
 
     ``kernel_size`` and ``dilation`` are normalised pairs; they fix the string forms.
     """
+    if type(padding) is int and 0 <= padding <= _MAXSIZE:  # the common case, cheaply
+        return ((padding, padding), (padding, padding))
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in _PADDING_STRINGS:
@@ -116,7 +127,7 @@ def _axis_size(n, k, s, pad, d, ceil_mode, axis):
     before, after = pad
     k_eff = d * (k - 1) + 1
     total = before + after
-    if max(k_eff, n + total) > sys.maxsize:
+    if k_eff > _MAXSIZE or n + total > _MAXSIZE:
         # Past this the kernels' Py_ssize_t index arithmetic would wrap around.
         raise ValueError(
             f"{axis}: the {k_eff}-cell effective kernel (dilation {d}) or the {n + total}-cell "
@@ -127,11 +138,13 @@ def _axis_size(n, k, s, pad, d, ceil_mode, axis):
         # PyTorch's rule: the last window must start inside the input or the left padding.
         if out >= 1 and (out - 1) * s >= n + before:
             out -= 1
-        formula = f"ceil(({n} - {k_eff} + {total})/{s}) + 1"
     else:
         out = (n - k_eff + total + s) // s
-        formula = f"floor(({n} - {k_eff} + {total} + {s})/{s})"
     if out < 1:
+        if ceil_mode:
+            formula = f"ceil(({n} - {k_eff} + {total})/{s}) + 1"
+        else:
+            formula = f"floor(({n} - {k_eff} + {total} + {s})/{s})"
         rows = "row" if axis == "height" else "column"
         bigger = "taller" if axis == "height" else "wider"
         kernel = f"{k_eff}-{rows}"
@@ -201,10 +214,8 @@ def _spatial(shape, name):
 
 def _conv_out_hw(hw, kernel_size, stride, padding, dilation):
     """(Ho, Wo) for normalised arguments."""
-    return tuple(
-        _axis_size(n, k, s, p, d, False, axis)
-        for n, k, s, p, d, axis in zip(hw, kernel_size, stride, padding, dilation, _AXES)
-    )
+    return (_axis_size(hw[0], kernel_size[0], stride[0], padding[0], dilation[0], False, "height"),
+            _axis_size(hw[1], kernel_size[1], stride[1], padding[1], dilation[1], False, "width"))
 
 
 def _pool_out_hw(hw, kernel_size, stride, padding, dilation, ceil_mode):
