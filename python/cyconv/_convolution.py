@@ -484,15 +484,3 @@ def convolve2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="z
     """
     return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, True)
 
-
-def _todo(*args, **kwargs):
-    """Placeholder for functions of the gradients branch that have not landed yet."""
-    raise NotImplementedError
-
-
-# conv_transpose2d lives with the gradients (_convolution_grad.py, which may import from
-# this module, hence the import at the end); re-exported here for cyconv/__init__.py.
-try:
-    from ._convolution_grad import conv_transpose2d  # noqa: E402, F401
-except ImportError:  # the gradients branch has not landed yet
-    conv_transpose2d = _todo
