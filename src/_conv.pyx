@@ -417,7 +417,7 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
                     scr = <real_t*> (mem + tid * per_thread)
                     tmp = scr + scr_len
                     offs = <Py_ssize_t*> (tmp + 4 * block_rows * wp)
-                    for unit in prange(units, schedule="dynamic"):
+                    for unit in prange(units, schedule="static"):
                         _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
                                      groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
     finally:
