@@ -302,8 +302,8 @@ cdef inline void _tile4_rows(const real_t* scr, const Py_ssize_t* offs, const re
                dst + 2 * plane + r * wo, dst + 3 * plane + r * wo)
 
 
-cdef inline void _rows3x3(const real_t* scr, Py_ssize_t wp, const real_t* wk, real_t b,
-                          Py_ssize_t nr, Py_ssize_t wo, real_t* out) noexcept nogil:
+cdef void _rows3x3(const real_t* scr, Py_ssize_t wp, const real_t* wk, real_t b,
+                   Py_ssize_t nr, Py_ssize_t wo, real_t* out) noexcept nogil:
     """nr output rows of one input channel's 3x3, stride-1, undilated taps (depthwise).
 
     Output row r reads scratch rows r..r+2 (wp apart). Two rows per pass share the
@@ -346,6 +346,28 @@ cdef inline void _rows3x3(const real_t* scr, Py_ssize_t wp, const real_t* wk, re
                      + w20 * s2[q] + w21 * s2[q + 1] + w22 * s2[q + 2])
 
 
+cdef void _depthwise_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
+                          const real_t* bias, real_t* obase, Py_ssize_t c_in,
+                          Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
+                          Py_ssize_t groups, Py_ssize_t nblocks, Py_ssize_t block_rows,
+                          Py_ssize_t wp, const ConvGeom* g, real_t* scr) noexcept nogil:
+    """_direct_unit for one input channel per group, 3x3 taps, unit strides and dilations.
+
+    (Kept out of _direct_unit: gcc then keeps that one's vector code as it was.)
+    """
+    cdef Py_ssize_t wo = g.wo, cog = c_out // groups
+    cdef Py_ssize_t blk = unit % nblocks
+    cdef Py_ssize_t grp = (unit // nblocks) % groups
+    cdef Py_ssize_t img = unit // (nblocks * groups)
+    cdef Py_ssize_t oh0 = blk * block_rows
+    cdef Py_ssize_t nr = ho - oh0 if ho - oh0 < block_rows else block_rows
+    cdef Py_ssize_t co
+    _fill_scratch(xbase + (img * c_in + grp) * h * w, 1, h, w, oh0 - g.pt, nr + 2, g.pl, wp, scr)
+    for co in range(grp * cog, (grp + 1) * cog):
+        _rows3x3(scr, wp, wbase + co * 9, bias[co] if bias != NULL else 0, nr, wo,
+                 obase + ((img * c_out + co) * ho + oh0) * wo)
+
+
 cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
                               const real_t* bias, real_t* obase, Py_ssize_t c_in,
                               Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
@@ -374,13 +396,6 @@ cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t
     cdef real_t* orow
     cdef real_t bb[4]
     co = grp * cog
-    if (cg == 1 and cog < 4 and g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1
-            and g.dh == 1 and g.dw == 1):
-        # Depthwise 3x3 (the scratch holds the nr + 2 input rows, wp = wo + 2 wide).
-        for co in range(grp * cog, (grp + 1) * cog):
-            _rows3x3(scr, wp, wbase + co * 9, bias[co] if bias != NULL else 0, nr, wo,
-                     obase + ((img * c_out + co) * ho + oh0) * wo)
-        return
     if real_t is float and g.sw == 1:
         # Four output channels per pass over the scratch (see _tile4; gcc 12 does not
         # vectorise its double lane loops: double keeps _direct_rows).
@@ -443,6 +458,9 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
     cdef real_t* scr
     cdef real_t* tmp
     cdef Py_ssize_t* offs
+    # Depthwise 3x3, unit strides and dilations: _rows3x3 (few output channels per group).
+    cdef bint dw3 = (cg == 1 and c_out // groups < 4 and g.kh == 3 and g.kw == 3
+                     and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1)
     if units == 0:
         return
     if bias is not None:
@@ -460,6 +478,10 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
                 tmp = scr + scr_len
                 offs = <Py_ssize_t*> (tmp + 4 * block_rows * wp)
                 for unit in range(units):
+                    if dw3:
+                        _depthwise_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho,
+                                        groups, nblocks, block_rows, wp, &g, scr)
+                        continue
                     _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
                                  groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
             else:
@@ -469,6 +491,10 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
                     tmp = scr + scr_len
                     offs = <Py_ssize_t*> (tmp + 4 * block_rows * wp)
                     for unit in prange(units, schedule="static"):
+                        if dw3:
+                            _depthwise_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out,
+                                            ho, groups, nblocks, block_rows, wp, &g, scr)
+                            continue
                         _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
                                      groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
     finally:
