@@ -10,7 +10,9 @@ Two strategies, chosen by the Python layer (cyconv._convolution):
   input rows (copied zero-padded into a small per-thread scratch) -- no workspace,
   vectorisable inner loops, parallel over (image, group, block of output rows).
   It wins with few output channels per group (depthwise, LeNet-sized layers,
-  3-channel images) and for tiny inputs.
+  3-channel images) and for tiny inputs. float32 with unit column stride does four
+  output channels per pass with the sums in registers (``_tile4``); depthwise 3x3
+  with unit strides has its own two-rows-per-pass loop (``_rows3x3``).
 
 Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
 zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0). The
