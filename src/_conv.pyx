@@ -10,7 +10,9 @@ Two strategies, chosen by the Python layer (cyconv._convolution):
   input rows (copied zero-padded into a small per-thread scratch) -- no workspace,
   vectorisable inner loops, parallel over (image, group, block of output rows).
   It wins with few output channels per group (depthwise, LeNet-sized layers,
-  3-channel images) and for tiny inputs.
+  3-channel images) and for tiny inputs. float32 with unit column stride does four
+  output channels per pass with the sums in registers (``_tile4``); depthwise 3x3
+  with unit strides has its own two-rows-per-pass loop (``_rows3x3``).
 
 Arrays arrive canonical (C-contiguous, native, float32/float64, validated shapes);
 zero padding is virtual (top/left offsets; reads past the bottom/right edge are 0). The
@@ -18,7 +20,7 @@ offsets may be negative: the Python layer drops kernel rows/columns that only re
 padding, and the remaining taps then start inside the input.
 """
 from cython.parallel cimport prange, parallel, threadid
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, free
 
 from _types cimport real_t
 from _im2col cimport ConvGeom, make_geom, im2col, im2col_row
@@ -110,6 +112,8 @@ cdef enum:
     # Narrower outputs are computed as one long row per block (then copied out): the
     # per-row loops would be too short to vectorise well.
     _LONG_ROW_MAX_WO = 48
+    # Scratch elements past the end that _tile4 may read (its widest chunk - 1, rounded).
+    _TILE_PAD = 16
 
 
 cdef inline void _fill_scratch(const real_t* xg, Py_ssize_t cg, Py_ssize_t h, Py_ssize_t w,
@@ -232,6 +236,140 @@ cdef inline void _direct_rows(const real_t* scr, const Py_ssize_t* offs, const r
         dst += wo
 
 
+cdef inline void _tile4(const real_t* scr, const Py_ssize_t* offs, const real_t* wt,
+                        Py_ssize_t taps, const real_t* b, Py_ssize_t span,
+                        real_t* o0, real_t* o1, real_t* o2, real_t* o3) noexcept nogil:
+    """Four output channels' row of span outputs (unit stride) from the scratch.
+
+    Tap t of channel k reads scr[offs[t] + ow] with weight wt[k*taps + t]. The row is
+    done lanes outputs at a time, the 4 x lanes sums staying in vector registers over
+    all taps (gcc unrolls and vectorises the constant-length lane loops): one load of
+    the input per four multiply-adds. The last chunk reads up to lanes - 1 elements
+    past the scratch row (the caller pads the scratch) and stores only span's outputs.
+    """
+    cdef real_t a0[16]
+    cdef real_t a1[16]
+    cdef real_t a2[16]
+    cdef real_t a3[16]
+    cdef real_t w0, w1, w2, w3, v
+    cdef const real_t* p
+    cdef Py_ssize_t ow0, t, m
+    cdef int l, lanes
+    # Two AVX2 vectors per channel: eight accumulators, the weights and the input fit the
+    # 16 registers (a constant, so the lane loops unroll). Only float calls it.
+    lanes = 16 if real_t is float else 8
+    ow0 = 0
+    while ow0 < span:
+        for l in range(lanes):
+            a0[l] = b[0]
+            a1[l] = b[1]
+            a2[l] = b[2]
+            a3[l] = b[3]
+        for t in range(taps):
+            p = scr + offs[t] + ow0
+            w0 = wt[t]
+            w1 = wt[taps + t]
+            w2 = wt[2 * taps + t]
+            w3 = wt[3 * taps + t]
+            for l in range(lanes):
+                v = p[l]
+                a0[l] += w0 * v
+                a1[l] += w1 * v
+                a2[l] += w2 * v
+                a3[l] += w3 * v
+        m = span - ow0
+        if m >= lanes:
+            for l in range(lanes):
+                o0[ow0 + l] = a0[l]
+                o1[ow0 + l] = a1[l]
+                o2[ow0 + l] = a2[l]
+                o3[ow0 + l] = a3[l]
+        else:
+            for l in range(m):
+                o0[ow0 + l] = a0[l]
+                o1[ow0 + l] = a1[l]
+                o2[ow0 + l] = a2[l]
+                o3[ow0 + l] = a3[l]
+        ow0 += lanes
+
+
+cdef inline void _tile4_rows(const real_t* scr, const Py_ssize_t* offs, const real_t* wt,
+                             Py_ssize_t taps, const real_t* b, Py_ssize_t nrows,
+                             Py_ssize_t step, Py_ssize_t wo, real_t* dst,
+                             Py_ssize_t plane) noexcept nogil:
+    """_tile4 over nrows rows (input step apart, outputs wo apart; channels plane apart)."""
+    cdef Py_ssize_t r
+    for r in range(nrows):
+        _tile4(scr + r * step, offs, wt, taps, b, wo, dst + r * wo, dst + plane + r * wo,
+               dst + 2 * plane + r * wo, dst + 3 * plane + r * wo)
+
+
+cdef void _rows3x3(const real_t* scr, Py_ssize_t wp, const real_t* wk, real_t b,
+                   Py_ssize_t nr, Py_ssize_t wo, real_t* out) noexcept nogil:
+    """nr output rows of one input channel's 3x3, stride-1, undilated taps (depthwise).
+
+    Output row r reads scratch rows r..r+2 (wp apart). Two rows per pass share the
+    loads of their two common input rows (12 loads for 18 multiply-adds), with the
+    nine weights in registers; one contiguous loop per pass, so it vectorises.
+    """
+    cdef real_t w00 = wk[0], w01 = wk[1], w02 = wk[2]
+    cdef real_t w10 = wk[3], w11 = wk[4], w12 = wk[5]
+    cdef real_t w20 = wk[6], w21 = wk[7], w22 = wk[8]
+    cdef const real_t* s0
+    cdef const real_t* s1
+    cdef const real_t* s2
+    cdef const real_t* s3
+    cdef real_t* o0
+    cdef real_t* o1
+    cdef Py_ssize_t r = 0, q
+    while r + 2 <= nr:
+        s0 = scr + r * wp
+        s1 = s0 + wp
+        s2 = s1 + wp
+        s3 = s2 + wp
+        o0 = out + r * wo
+        o1 = o0 + wo
+        for q in range(wo):
+            o0[q] = (b + w00 * s0[q] + w01 * s0[q + 1] + w02 * s0[q + 2]
+                     + w10 * s1[q] + w11 * s1[q + 1] + w12 * s1[q + 2]
+                     + w20 * s2[q] + w21 * s2[q + 1] + w22 * s2[q + 2])
+            o1[q] = (b + w00 * s1[q] + w01 * s1[q + 1] + w02 * s1[q + 2]
+                     + w10 * s2[q] + w11 * s2[q + 1] + w12 * s2[q + 2]
+                     + w20 * s3[q] + w21 * s3[q + 1] + w22 * s3[q + 2])
+        r += 2
+    if r < nr:
+        s0 = scr + r * wp
+        s1 = s0 + wp
+        s2 = s1 + wp
+        o0 = out + r * wo
+        for q in range(wo):
+            o0[q] = (b + w00 * s0[q] + w01 * s0[q + 1] + w02 * s0[q + 2]
+                     + w10 * s1[q] + w11 * s1[q + 1] + w12 * s1[q + 2]
+                     + w20 * s2[q] + w21 * s2[q + 1] + w22 * s2[q + 2])
+
+
+cdef void _depthwise_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
+                          const real_t* bias, real_t* obase, Py_ssize_t c_in,
+                          Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
+                          Py_ssize_t groups, Py_ssize_t nblocks, Py_ssize_t block_rows,
+                          Py_ssize_t wp, const ConvGeom* g, real_t* scr) noexcept nogil:
+    """_direct_unit for one input channel per group, 3x3 taps, unit strides and dilations.
+
+    (Kept out of _direct_unit: gcc then keeps that one's vector code as it was.)
+    """
+    cdef Py_ssize_t wo = g.wo, cog = c_out // groups
+    cdef Py_ssize_t blk = unit % nblocks
+    cdef Py_ssize_t grp = (unit // nblocks) % groups
+    cdef Py_ssize_t img = unit // (nblocks * groups)
+    cdef Py_ssize_t oh0 = blk * block_rows
+    cdef Py_ssize_t nr = ho - oh0 if ho - oh0 < block_rows else block_rows
+    cdef Py_ssize_t co
+    _fill_scratch(xbase + (img * c_in + grp) * h * w, 1, h, w, oh0 - g.pt, nr + 2, g.pl, wp, scr)
+    for co in range(grp * cog, (grp + 1) * cog):
+        _rows3x3(scr, wp, wbase + co * 9, bias[co] if bias != NULL else 0, nr, wo,
+                 obase + ((img * c_out + co) * ho + oh0) * wo)
+
+
 cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t* wbase,
                               const real_t* bias, real_t* obase, Py_ssize_t c_in,
                               Py_ssize_t h, Py_ssize_t w, Py_ssize_t c_out, Py_ssize_t ho,
@@ -256,9 +394,29 @@ cdef inline void _direct_unit(Py_ssize_t unit, const real_t* xbase, const real_t
         for i in range(g.kh):
             for j in range(g.kw):
                 offs[(ci * g.kh + i) * g.kw + j] = (ci * rows + i * g.dh) * wp + j * g.dw
-    cdef Py_ssize_t r, q, span = (nr - 1) * wp + wo
+    cdef Py_ssize_t r, q, k, span = (nr - 1) * wp + wo, plane = block_rows * wp
     cdef real_t* orow
-    for co in range(grp * cog, (grp + 1) * cog):
+    cdef real_t bb[4]
+    co = grp * cog
+    if real_t is float and g.sw == 1:
+        # Four output channels per pass over the scratch (see _tile4; gcc 12 does not
+        # vectorise its double lane loops: double keeps _direct_rows).
+        while co + 4 <= (grp + 1) * cog:
+            for k in range(4):
+                bb[k] = bias[co + k] if bias != NULL else 0
+            orow = obase + ((img * c_out + co) * ho + oh0) * wo
+            if g.sh == 1 and wo < _LONG_ROW_MAX_WO:
+                _tile4_rows(scr, offs, wbase + co * taps, taps, bb, 1, 0, span, tmp, plane)
+                for k in range(4):
+                    for r in range(nr):
+                        for q in range(wo):
+                            orow[k * ho * wo + r * wo + q] = tmp[k * plane + r * wp + q]
+            else:
+                _tile4_rows(scr, offs, wbase + co * taps, taps, bb, nr, g.sh * wp, wo, orow,
+                            ho * wo)
+            co += 4
+    cdef Py_ssize_t co0 = co
+    for co in range(co0, (grp + 1) * cog):
         orow = obase + ((img * c_out + co) * ho + oh0) * wo
         if g.sw == 1 and g.sh == 1 and wo < _LONG_ROW_MAX_WO:
             # Unit strides: output row r, column ow reads scratch r*wp + ow + offs[t], so
@@ -293,19 +451,23 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
     cdef Py_ssize_t taps = cg * g.kh * g.kw
     cdef Py_ssize_t nblocks = (ho + block_rows - 1) // block_rows
     cdef Py_ssize_t wp = (wo - 1) * g.sw + (g.kw - 1) * g.dw + 1
-    cdef Py_ssize_t scr_len = cg * ((block_rows - 1) * g.sh + (g.kh - 1) * g.dh + 1) * wp
+    # (+ _TILE_PAD: _tile4's last chunk reads past the scratch's end)
+    cdef Py_ssize_t scr_len = cg * ((block_rows - 1) * g.sh + (g.kh - 1) * g.dh + 1) * wp + _TILE_PAD
     cdef Py_ssize_t units = n * groups * nblocks
     cdef Py_ssize_t unit, tid
-    cdef Py_ssize_t per_thread = (scr_len + block_rows * wp) * sizeof(real_t) + taps * sizeof(Py_ssize_t)
+    cdef Py_ssize_t per_thread = (scr_len + 4 * block_rows * wp) * sizeof(real_t) + taps * sizeof(Py_ssize_t)
     cdef const real_t* bp = NULL
     cdef real_t* scr
     cdef real_t* tmp
     cdef Py_ssize_t* offs
+    # Depthwise 3x3, unit strides and dilations: _rows3x3 (few output channels per group).
+    cdef bint dw3 = (cg == 1 and c_out // groups < 4 and g.kh == 3 and g.kw == 3
+                     and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1)
     if units == 0:
         return
     if bias is not None:
         bp = &bias[0]
-    cdef char* mem = <char*> malloc(nthreads * per_thread)
+    cdef char* mem = <char*> calloc(nthreads, per_thread)  # zeros: the pad past the scratch
     if mem == NULL:
         raise MemoryError("direct convolution: cannot allocate the per-thread scratch")
     cdef const real_t* xbase = &x[0, 0, 0, 0]
@@ -316,8 +478,12 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
             if nthreads == 1:
                 scr = <real_t*> mem
                 tmp = scr + scr_len
-                offs = <Py_ssize_t*> (tmp + block_rows * wp)
+                offs = <Py_ssize_t*> (tmp + 4 * block_rows * wp)
                 for unit in range(units):
+                    if dw3:
+                        _depthwise_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho,
+                                        groups, nblocks, block_rows, wp, &g, scr)
+                        continue
                     _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
                                  groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
             else:
@@ -325,8 +491,12 @@ def direct_conv(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] weight,
                     tid = threadid()
                     scr = <real_t*> (mem + tid * per_thread)
                     tmp = scr + scr_len
-                    offs = <Py_ssize_t*> (tmp + block_rows * wp)
-                    for unit in prange(units, schedule="dynamic"):
+                    offs = <Py_ssize_t*> (tmp + 4 * block_rows * wp)
+                    for unit in prange(units, schedule="static"):
+                        if dw3:
+                            _depthwise_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out,
+                                            ho, groups, nblocks, block_rows, wp, &g, scr)
+                            continue
                         _direct_unit(unit, xbase, wbase, bp, obase, c_in, h, w, c_out, ho, cg,
                                      groups, nblocks, block_rows, wp, &g, scr, tmp, offs)
     finally:

@@ -459,7 +459,7 @@ cdef void _per_channel(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::1]
             nt = <int>tot.shape[0]
     if want_dx:
         dbase = &dx[0, 0, 0, 0]
-    for c in prange(c_in, schedule="dynamic", num_threads=nt):
+    for c in prange(c_in, schedule="static", num_threads=nt):
         a = abase + threadid() * lda
         if want_dw or want_db:
             for k in range(cout_g * (taps + 1)):
