@@ -584,6 +584,15 @@ def direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, Py_ssize_t grou
 # GEMM driver
 
 
+def _accumulate(a, b, dst, tmp, first):
+    """dst = a @ b for the first block of a sum, dst += a @ b after it (through tmp)."""
+    if first:
+        np.matmul(a, b, out=dst)
+    else:
+        np.matmul(a, b, out=tmp)
+        dst += tmp
+
+
 def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                   Py_ssize_t nb, Py_ssize_t rows, bint pointwise, int kernel_threads=0):
     """Input and/or weight gradient by GEMM, blocked over images and output rows.
@@ -638,16 +647,9 @@ def gemm_backward(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom,
                     else:
                         gather(x, c, n0, nbb, ci0, cin_g, oh0, oh1, geom, kernel_threads)
                     if transposed_dw:
-                        if first:
-                            np.matmul(c, gyb.T, out=dwt[grp])
-                        else:
-                            np.matmul(c, gyb.T, out=tmp)
-                            dwt[grp] += tmp
-                    elif first:
-                        np.matmul(gyb, c.T, out=dw2[co])
+                        _accumulate(c, gyb.T, dwt[grp], tmp, first)
                     else:
-                        np.matmul(gyb, c.T, out=tmp)
-                        dw2[co] += tmp
+                        _accumulate(gyb, c.T, dw2[co], tmp, first)
                 if dx is not None:
                     if direct_cols:
                         np.matmul(w2[co].T, gyb, out=dx[n0, ci0:ci0 + cin_g].reshape(cin_g, plane))
@@ -785,16 +787,9 @@ def gemm_backward_wide(gy, x, weight, dx, dweight, Py_ssize_t groups, tuple geom
                 if dw2 is not None:
                     gather_wide(frame, c, ci0, cin_g, oh0, oh1, kh, kw, dh, dw)
                     if transposed_dw:
-                        if first:
-                            np.matmul(c, gyb.T, out=dwt[grp])
-                        else:
-                            np.matmul(c, gyb.T, out=tmp)
-                            dwt[grp] += tmp
-                    elif first:
-                        np.matmul(gyb, c.T, out=dw2[co])
+                        _accumulate(c, gyb.T, dwt[grp], tmp, first)
                     else:
-                        np.matmul(gyb, c.T, out=tmp)
-                        dw2[co] += tmp
+                        _accumulate(gyb, c.T, dw2[co], tmp, first)
                 if dframe is not None:
                     np.matmul(w2[co].T, gyb, out=c)
                     scatter_wide(c, dframe, ci0, cin_g, oh0, oh1, kh, kw, dh, dw, wo)
