@@ -2,8 +2,10 @@
 
 The GEMM paths gather patches (im2col) into a workspace of at most this many bytes,
 blocking over images and, when one image does not fit, over output rows. A
-convolution whose single output row would not fit uses the direct kernel instead,
-so the bound always holds. The limit is process-wide.
+convolution whose single output row would not fit uses the direct kernel instead
+(whose scratch is a few input rows). In the rare geometry where neither fits (huge
+strides over huge padding) the call raises MemoryError before allocating anything, so
+the bound holds. The limit is process-wide.
 """
 
 from ._shapes import _int
