@@ -241,40 +241,6 @@ cdef void _direct_weight(const real_t[:, :, :, ::1] gy, const real_t[:, :, :, ::
             dweight[co, cl, t // g.kw, t % g.kw] = <real_t>total
 
 
-cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads) noexcept nogil:
-    """dbias[c] = sum of gy[:, c], accumulated in double."""
-    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2] * gy.shape[3]
-    cdef int nt = _threads(n_img * c_out * m, c_out)
-    if 0 < max_threads < nt:
-        nt = max_threads
-    cdef Py_ssize_t c, n, k, m8 = m - m % 8
-    cdef double s0, s1, s2, s3, s4, s5, s6, s7
-    cdef const real_t* base = &gy[0, 0, 0, 0]
-    cdef const real_t* p
-    for c in prange(c_out, schedule="static", num_threads=nt):
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
-        for n in range(n_img):
-            p = base + (n * c_out + c) * m
-            for k in range(0, m8, 8):
-                s0 = s0 + p[k]
-                s1 = s1 + p[k + 1]
-                s2 = s2 + p[k + 2]
-                s3 = s3 + p[k + 3]
-                s4 = s4 + p[k + 4]
-                s5 = s5 + p[k + 5]
-                s6 = s6 + p[k + 6]
-                s7 = s7 + p[k + 7]
-            for k in range(m8, m):
-                s0 = s0 + p[k]
-        dbias[c] = <real_t>(((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
-
-
-def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads=0):
-    """dbias[c] = sum of gy[:, c] (gy is (N, C, Ho, Wo) with N >= 1)."""
-    with nogil:
-        _bias(gy, dbias, max_threads)
-
-
 cdef inline double _plane_sum(const real_t* p, Py_ssize_t m) noexcept nogil:
     """sum(p[:m]) with eight double partial sums."""
     cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
@@ -291,6 +257,28 @@ cdef inline double _plane_sum(const real_t* p, Py_ssize_t m) noexcept nogil:
     for k in range(m8, m):
         s0 = s0 + p[k]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+cdef void _bias(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads) noexcept nogil:
+    """dbias[c] = sum of gy[:, c], accumulated in double."""
+    cdef Py_ssize_t n_img = gy.shape[0], c_out = gy.shape[1], m = gy.shape[2] * gy.shape[3]
+    cdef int nt = _threads(n_img * c_out * m, c_out)
+    if 0 < max_threads < nt:
+        nt = max_threads
+    cdef Py_ssize_t c, n
+    cdef double total
+    cdef const real_t* base = &gy[0, 0, 0, 0]
+    for c in prange(c_out, schedule="static", num_threads=nt):
+        total = 0
+        for n in range(n_img):
+            total = total + _plane_sum(base + (n * c_out + c) * m, m)
+        dbias[c] = <real_t>total
+
+
+def bias_grad(const real_t[:, :, :, ::1] gy, real_t[::1] dbias, int max_threads=0):
+    """dbias[c] = sum of gy[:, c] (gy is (N, C, Ho, Wo) with N >= 1)."""
+    with nogil:
+        _bias(gy, dbias, max_threads)
 
 
 cdef inline double _plane_dot(const real_t* gplane, const real_t* xplane, Py_ssize_t h,
