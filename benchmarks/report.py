@@ -28,6 +28,12 @@ ROOFS = ("matmul", "copy")
 PRIMARY = ("cyconv NHWC", "cyconv.dask", "cyconv")
 
 
+def fmt_ratio(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.2g}"
+
+
 def short(label):
     return SHORT.get(label, label)
 
@@ -112,27 +118,35 @@ def _label(row):
     return f"{name} {row['dtype'].replace('float', 'f')}"
 
 
+def _groups(rows):
+    """Rows by section title, with the union of their contenders (in case order)."""
+    groups = {}
+    for r in rows:
+        if r["section"] in SECTION_TITLES:
+            g = groups.setdefault(SECTION_TITLES[r["section"]], {"rows": [], "labs": [], "primary": r["primary"]})
+            g["rows"].append(r)
+            g["labs"] += [lab for lab in r["contenders"] if lab not in g["labs"]]
+    for g in groups.values():
+        g["peers"] = [lab for lab in g["labs"] if lab != g["primary"] and lab not in ROOFS]
+    return groups
+
+
 def table_lines(rows):
-    lines, last = [], None
+    lines = []
     rows = [r for r in rows if r["section"] in SECTION_TITLES]
-    for row in rows:
-        title = SECTION_TITLES[row["section"]]
-        labs = row["contenders"]
-        peers = [lab for lab in labs if lab != row["primary"] and lab not in ROOFS]
-        key = (title, tuple(labs))
-        if key != last:
-            head = f"{'case':<20}" + "".join(f"{short(lab):>13}" for lab in labs)
-            head += "".join(f"{'cy/' + short(p):>{max(8, len(short(p)) + 4)}}" for p in peers)
-            head += f" {'cyconv rate':>15} {'of roof':>7}"
-            lines += ["", f"== {title} ==", head]
-            last = key
-        text = f"{_label(row):<20}" + "".join(f"{_cell(row, lab):>13}" for lab in labs)
-        for p in peers:
-            v = row["ratios"].get(p)
-            text += f"{(f'{v:.2f}' if v is not None else 'n/a'):>{max(8, len(short(p)) + 4)}}"
-        rate = f"{_fmt_num(row['cyconv_rate'])} {row['unit']}" if row["cyconv_rate"] else "n/a"
-        frac = f"{row['fraction_of_roof']:.0%}" if row["fraction_of_roof"] is not None else ""
-        lines.append(f"{text} {rate:>15} {frac:>7}")
+    for title, g in _groups(rows).items():
+        labs, peers = g["labs"], g["peers"]
+        head = f"{'case':<20}" + "".join(f"{short(lab):>13}" for lab in labs)
+        head += "".join(f"{'cy/' + short(p):>{max(8, len(short(p)) + 4)}}" for p in peers)
+        lines += ["", f"== {title} ==", head + f" {'cyconv rate':>15} {'of roof':>7}"]
+        for row in g["rows"]:
+            text = f"{_label(row):<20}" + "".join(f"{_cell(row, lab):>13}" for lab in labs)
+            for p in peers:
+                v = row["ratios"].get(p)
+                text += f"{fmt_ratio(v):>{max(8, len(short(p)) + 4)}}"
+            rate = f"{_fmt_num(row['cyconv_rate'])} {row['unit']}" if row["cyconv_rate"] else "n/a"
+            frac = f"{row['fraction_of_roof']:.0%}" if row["fraction_of_roof"] is not None else ""
+            lines.append(f"{text} {rate:>15} {frac:>7}")
     notes = sorted({f"{short(lab)}: {why}" for row in rows for d in (row["errors"], row["skipped"])
                     for lab, why in d.items()})
     wrong = [f"{row['id']} {lab}: {why}" for row in rows for lab, why in row["wrong"].items()]
@@ -315,19 +329,14 @@ def markdown(payload):
            f"Steady state: medians of {s['rounds']} interleaved rounds of back-to-back calls "
            f"(>= {s['min_time_s']:g} s per sample), each library in its own worker process; "
            f"`python benchmarks/run.py`{' --quick' if s['quick'] else ''}.", ""]
-    by_section = {}
-    for r in payload["rows"]:
-        if r["section"] in SECTION_TITLES:
-            by_section.setdefault(SECTION_TITLES[r["section"]], []).append(r)
-    for title, rows in by_section.items():
-        labs = rows[0]["contenders"]
-        peers = [lab for lab in labs if lab != rows[0]["primary"] and lab not in ROOFS]
+    for title, g in _groups(payload["rows"]).items():
+        labs, peers = g["labs"], g["peers"]
         head = ["case", "shape"] + [short(lab) for lab in labs] + [f"cy/{short(p)}" for p in peers] + \
             ["cyconv rate", "of roof"]
         out += [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-        for r in rows:
+        for r in g["rows"]:
             cells = [_label(r), r["shape"]] + [_cell(r, lab) for lab in labs]
-            cells += [f"{r['ratios'][p]:.2f}" if p in r["ratios"] else "n/a" for p in peers]
+            cells += [fmt_ratio(r["ratios"].get(p)) for p in peers]
             cells.append(f"{_fmt_num(r['cyconv_rate'])} {r['unit']}" if r["cyconv_rate"] else "n/a")
             cells.append(f"{r['fraction_of_roof']:.0%}" if r["fraction_of_roof"] is not None else "")
             out.append("| " + " | ".join(cells) + " |")

@@ -133,6 +133,8 @@ def check(rows):
 
 
 def verdict(entry):
-    if not entry["checks"] or entry["met"] + entry["missed"] == 0:
+    if not entry["checks"]:
+        return "not in run"
+    if entry["met"] + entry["missed"] == 0:
         return "not measured"
     return "met" if entry["missed"] == 0 else "MISSED"
