@@ -217,7 +217,7 @@ def all_cases():
                                 ("cyconv NHWC", "cyconv NCHW", "torch channels_last", "torch NCHW")))
     for section in ("dask", "dask_backward"):
         out.append(Case(section, "float32", DASK_CONV, ("cyconv.dask", "cyconv")))
-    out.append(Case("build", "float32", CONV["resnet"], ("cyconv", "cyconv baseline")))
+    out.append(Case("build", "float32", CONV["resnet"], ("cyconv", "cyconv avx2", "cyconv portable")))
     for backward in (False, True):
         for p in POOLS:
             for dt in DTYPES:

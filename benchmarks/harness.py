@@ -42,9 +42,11 @@ REFERENCE_LABELS = ("torch", "torch NCHW", "cyconv", "cyconv NCHW")  # first one
 
 
 class Harness:
-    def __init__(self, threads, *, rounds, min_time, min_calls, warmup, log, env=None, log_dir=None):
+    def __init__(self, threads, *, rounds, min_time, min_calls, warmup, log, case_budget=None, env=None,
+                 log_dir=None):
         self.threads, self.rounds, self.min_time, self.min_calls, self.warmup = threads, rounds, min_time, \
             min_calls, warmup
+        self.case_budget = case_budget
         self.log = log
         self.env = env or {}
         self.log_dir = log_dir
@@ -97,18 +99,24 @@ class Harness:
         for lab in labels:
             w = self._worker(lab)
             if w is None:
-                skipped[lab] = f"no {libraries.WORKER_OF[lab]} worker ({self.failed.get(libraries.WORKER_OF[lab], '?')[:80]})"
+                lib = libraries.WORKER_OF[lab]
+                skipped[lab] = f"no {lib} worker ({self.failed.get(lib, '?')[:80]})"
                 continue
             try:
                 w.send("prepare", lab, case)
-                sent.append(lab)
+                sent.append((lab, w))
             except WorkerDied as exc:
                 errors[lab] = str(exc)[:200]
-        for lab in sent:
+        died = set()
+        for lab, w in sent:
+            if w in died:  # it died on an earlier label of this case: the later ones never ran
+                errors[lab] = f"{w.lib} worker died on an earlier contender of this case"
+                continue
             try:
-                replies[lab] = self._worker(lab).recv(timeout=900)
+                replies[lab] = w.recv(timeout=900)
             except WorkerDied as exc:
                 errors[lab] = str(exc)[:200]
+                died.add(w)
         ok = []
         for lab, rep in replies.items():
             if "skip" in rep:
@@ -130,6 +138,13 @@ class Harness:
                 wrong[lab] = why
         est = {lab: replies[lab]["call_s"] for lab in ok}
         return ok, errors, skipped, wrong, ref_src, est
+
+    def rounds_for(self, est):
+        """The rounds for a case: fewer (never under 3) where they would exceed the case budget."""
+        per_round = sum(max(t, self.min_time) for t in est.values())
+        if self.case_budget and per_round * self.rounds > self.case_budget:
+            return max(min(3, self.rounds), int(self.case_budget // per_round))
+        return self.rounds
 
     def sample_rounds(self, case, labels, est, rounds=None):
         """``rounds`` interleaved rounds of one sample per contender; label -> per-call times."""
@@ -175,11 +190,12 @@ class Harness:
         load = os.getloadavg()[0]
         ok, errors, skipped, wrong, ref_src, est = self.prepare(case, labels)
         quiet(list(self.workers.values()), timeout=1.0)
-        samples, calls, waits, dead = self.sample_rounds(case, ok, est)
+        rounds = self.rounds_for(est)
+        samples, calls, waits, dead = self.sample_rounds(case, ok, est, rounds)
         errors.update(dead)
         self.drop(labels)
         return {
-            "case": case, "samples": {k: v for k, v in samples.items() if v}, "calls": calls,
+            "case": case, "rounds": rounds, "samples": {k: v for k, v in samples.items() if v}, "calls": calls,
             "errors": errors, "skipped": skipped, "wrong": wrong, "reference": ref_src,
             "quiet_wait_s": timer.stats(waits) if waits else None, "load_1min": load,
             "elapsed_s": time.time() - t0,

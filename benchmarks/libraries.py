@@ -10,8 +10,8 @@ Contenders, by label (the worker process that runs each is ``WORKER_OF[label]``)
 * ``cyconv``: the public functions (``conv2d``, ``conv2d_backward`` with
   compute=input+weight+bias, the pools, ``correlate2d``); ``cyconv NHWC`` passes
   ``layout='NHWC'`` on NHWC arrays; ``cyconv.dask`` runs ``cyconv.dask`` on a dask array chunked
-  along N with the threaded scheduler; ``cyconv baseline`` is the same call in a worker that
-  forced cyconv's portable kernel build.
+  along N with the threaded scheduler; ``cyconv portable`` / ``cyconv avx2`` are the same call in
+  a worker that forced that kernel build (``worker.BUILD_ENV``).
 * ``torch``: ``torch.nn.functional`` forward on ``torch.from_numpy`` tensors (no grad); backward =
   the ATen operator autograd dispatches to (``aten.convolution_backward`` with output mask
   input+weight+bias, ``max_pool2d_with_indices_backward``, ``avg_pool2d_backward``). Its check
@@ -41,7 +41,7 @@ from cases import DASK_CHUNK, Conv, Plane, Pool, arrays
 
 WORKER_OF = {
     "cyconv": "cyconv", "cyconv NHWC": "cyconv", "cyconv NCHW": "cyconv", "cyconv.dask": "cyconv",
-    "cyconv baseline": "cyconv-baseline",
+    "cyconv portable": "cyconv-portable", "cyconv avx2": "cyconv-avx2",
     "torch": "torch", "torch channels_last": "torch", "torch NCHW": "torch",
     "onnxruntime": "onnxruntime", "jax": "jax",
     "matmul": "numpy", "copy": "numpy", "scipy": "numpy", "numpy": "numpy",
@@ -85,7 +85,7 @@ def _from_nhwc(result):
 
 def build(label, case, threads):
     lib = WORKER_OF[label]
-    maker = {"cyconv": _cyconv, "cyconv-baseline": _cyconv, "torch": _torch, "onnxruntime": _onnxruntime,
+    maker = {"cyconv": _cyconv, "cyconv-portable": _cyconv, "cyconv-avx2": _cyconv, "torch": _torch, "onnxruntime": _onnxruntime,
              "jax": _jax, "numpy": _numpy}[lib]
     return maker(label, case, arrays(case), threads)
 
@@ -114,10 +114,23 @@ def cyconv_features():
     }
 
 
+def _check_forced(build):
+    """Skip unless show_config names the forced kernel build (pre-engine: only 'portable' forces)."""
+    lines = [ln for ln in cyconv_features()["config"] if ln.lower().startswith("kernels")]
+    if not lines:
+        if build != "portable":
+            raise Skip(f"this cyconv has no CYCONV_KERNELS={build} (show_config names no kernel build)")
+        return
+    if build not in lines[0].lower():
+        raise Skip(f"CYCONV_KERNELS={build} not in use: show_config says {lines[0].split(':', 1)[1].strip()!r}")
+
+
 def _cyconv(label, case, a, threads):
     import cyconv
 
     s = case.spec
+    if label in ("cyconv portable", "cyconv avx2"):
+        _check_forced(label.split()[1])
     if isinstance(s, Plane):
         return Built(lambda: cyconv.correlate2d(a.x, a.w), _tuple)
     if isinstance(s, Pool):

@@ -17,13 +17,14 @@ SECTION_TITLES = {
     "nhwc_backward": "conv2d backward, NHWC vs NCHW vs PyTorch channels_last",
     "dask": "cyconv.dask conv2d, batch chunked along N, threaded scheduler, vs one in-memory call",
     "dask_backward": "cyconv.dask conv2d_backward, batch chunked along N, vs one in-memory call",
-    "build": "kernel builds: default vs portable (forced)",
+    "build": "kernel builds: default vs forced AVX2 and portable (CYCONV_KERNELS)",
     "max_pool2d": "pooling forward", "avg_pool2d": "pooling forward",
     "max_pool2d_backward": "pooling backward", "avg_pool2d_backward": "pooling backward",
     "correlate2d": "single plane: correlate2d (valid)",
 }
 SHORT = {"onnxruntime": "ort", "torch channels_last": "pt cl", "torch NCHW": "pt NCHW", "cyconv NHWC": "cy NHWC",
-         "cyconv NCHW": "cy NCHW", "cyconv.dask": "cy.dask", "cyconv baseline": "cy portable", "torch": "torch"}
+         "cyconv NCHW": "cy NCHW", "cyconv.dask": "cy.dask", "cyconv portable": "cy portable",
+         "cyconv avx2": "cy avx2", "torch": "torch"}
 ROOFS = ("matmul", "copy")
 PRIMARY = ("cyconv NHWC", "cyconv.dask", "cyconv")
 
@@ -83,7 +84,8 @@ def summarise(raw):
         "rates": {lab: case.work / m / 1e9 for lab, m in med.items() if lab not in ROOFS},
         "cyconv_rate": rate, "ratios": ratios, "roof": case.roof, "roof_rate": None, "fraction_of_roof": None,
         "errors": raw["errors"], "skipped": raw["skipped"], "wrong": raw["wrong"], "reference": raw["reference"],
-        "quiet_wait_s": raw["quiet_wait_s"], "load_1min": raw["load_1min"], "elapsed_s": raw["elapsed_s"],
+        "rounds": raw.get("rounds"), "quiet_wait_s": raw["quiet_wait_s"], "load_1min": raw["load_1min"],
+        "elapsed_s": raw["elapsed_s"],
     }
     if case.roof in med:
         row["roof_rate"] = libraries.roof_work(case) / med[case.roof] / 1e9
@@ -94,8 +96,11 @@ def summarise(raw):
         row["nhwc_over_torch_cl"] = ratios.get("torch channels_last")
     if case.section.startswith("dask"):
         row["dask_over_inmemory"] = ratios.get("cyconv")
-    if case.section == "build" and "cyconv baseline" in med and cy:
-        row["baseline_fraction"] = cy / med["cyconv baseline"]
+    if case.section == "build" and "cyconv portable" in med:
+        ref = "cyconv avx2" if "cyconv avx2" in med else "cyconv"
+        if ref in med:
+            row["baseline_fraction"] = med[ref] / med["cyconv portable"]
+            row["baseline_against"] = ref
     return row
 
 
@@ -168,12 +173,13 @@ def header_lines(payload):
     w = payload.get("workers", {})
     cy = w.get("cyconv", {})
     lines = [f"cyconv benchmarks, {payload['created_utc'][:16].replace('T', ' ')} UTC, "
-             f"{'quick' if s['quick'] else 'full'} run: {s['rounds']} interleaved rounds per case, samples of "
-             f">= {s['min_time_s']:g} s back-to-back calls, one worker process per library",
+             f"{'quick' if s['quick'] else 'full'} run: {s['rounds']} interleaved rounds per case (at least 3 where "
+             f"a case would take over {s.get('case_budget_s')} s), samples of >= {s['min_time_s']:g} s of "
+             f"back-to-back calls, one worker process per library",
              f"machine: {m['cpu_model']}, {m['cpus']} CPUs ({m.get('hypervisor') or 'no hypervisor'}); "
              f"threads: {s['threads']} for every library",
              f"kernel build: {kernel_build(payload)}"]
-    vers = [f"{lib} {i.get('version')}" for lib, i in w.items() if lib != "cyconv-baseline"]
+    vers = [f"{lib} {i.get('version')}" for lib, i in w.items() if not lib.startswith("cyconv-")]
     lines.append("versions: " + ", ".join(vers) + f", python {m['python']}")
     blas = {f"{p['internal_api']} {p['version']} ({p['architecture']})"
             for p in cy.get("threadpools", []) if p["user_api"] == "blas"}
@@ -366,7 +372,8 @@ def write_markdown(path, payload):
 COLOURS = {"cyconv": "#d62728", "torch": "#1f77b4", "onnxruntime": "#ff7f0e", "jax": "#9467bd",
            "matmul": "#7f7f7f", "copy": "#7f7f7f", "scipy": "#2ca02c", "numpy": "#bcbd22",
            "cyconv NHWC": "#d62728", "cyconv NCHW": "#ff9896", "torch channels_last": "#1f77b4",
-           "torch NCHW": "#aec7e8", "cyconv.dask": "#d62728", "cyconv baseline": "#ff9896"}
+           "torch NCHW": "#aec7e8", "cyconv.dask": "#d62728", "cyconv portable": "#ff9896",
+           "cyconv avx2": "#e377c2"}
 
 
 def write_png(path, payload):

@@ -58,7 +58,10 @@ def parse_args(argv=None):
     p.add_argument("--min-calls", type=int, default=1, help="at least this many calls per sample (default 1)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds of warm-up calls before each sample of a call under 0.1 s (default 0.02)")
-    p.add_argument("--cross-seconds", type=float, default=None, help="plain-loop length of the cross-check (5, quick 1.5)")
+    p.add_argument("--case-budget", type=float, default=20.0,
+                   help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 20)")
+    p.add_argument("--cross-seconds", type=float, default=None,
+                   help="plain-loop length of the cross-check (5, quick 1.5)")
     p.add_argument("--json", help="JSON output (default results/bench.json, quick: results/quick.json)")
     p.add_argument("--png", help="PNG chart (default results/bench.png, quick: results/quick.png)")
     p.add_argument("--md", help="Markdown snippet (default results/README-table.md, quick: results/quick.md)")
@@ -103,7 +106,7 @@ def main(argv=None):
     machine = machine_mod.describe(args.threads)
     machine["loadavg_start"] = machine_mod.loadavg()
     h = harness_mod.Harness(args.threads, rounds=args.rounds, min_time=args.min_time, min_calls=args.min_calls,
-                            warmup=args.warmup, log=log)
+                            warmup=args.warmup, case_budget=args.case_budget, log=log)
     notes = []
     selected = [c for c in all_cases if wanted(c.id)]
     try:
@@ -153,7 +156,8 @@ def main(argv=None):
     payload = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {"quick": args.quick, "cases": args.cases, "threads": args.threads, "rounds": args.rounds,
-                     "min_time_s": args.min_time, "min_calls": args.min_calls, "warmup_s": args.warmup},
+                     "min_time_s": args.min_time, "min_calls": args.min_calls, "warmup_s": args.warmup,
+                     "case_budget_s": args.case_budget},
         "machine": machine, "workers": workers, "notes": notes, "rows": rows, "load": load, "crosscheck": cross,
         "imports": imports, "memory": memory, "elapsed_s": time.time() - started,
     }

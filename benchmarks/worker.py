@@ -30,9 +30,12 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBS = ("cyconv", "cyconv-baseline", "torch", "onnxruntime", "jax", "numpy")
-# How the portable kernel build is forced in the "cyconv-baseline" worker (cyconv's _dispatch.py).
-BASELINE_ENV = {"CYCONV_BASELINE_KERNELS": "1"}
+LIBS = ("cyconv", "cyconv-portable", "cyconv-avx2", "torch", "onnxruntime", "jax", "numpy")
+# How a kernel build is forced: CYCONV_KERNELS (the engine's, src/engine/select.c) and, for the
+# pre-engine Cython kernels, CYCONV_BASELINE_KERNELS (_dispatch.py). A worker checks that
+# show_config names the build it was asked for (``kernels_forced``).
+BUILD_ENV = {"cyconv-portable": {"CYCONV_KERNELS": "portable", "CYCONV_BASELINE_KERNELS": "1"},
+             "cyconv-avx2": {"CYCONV_KERNELS": "avx2"}}
 
 
 # --- worker side --------------------------------------------------------------------------
@@ -53,7 +56,7 @@ def _setup(lib, threads):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     info["numpy"] = np.__version__
-    if lib in ("cyconv", "cyconv-baseline"):
+    if lib.startswith("cyconv"):
         import cyconv
 
         import libraries
@@ -189,8 +192,7 @@ class Worker:
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="cyconv-bench-")
         self.log_path = os.path.join(self.log_dir, f"{lib}.log")
         full_env = dict(os.environ)
-        if lib == "cyconv-baseline":
-            full_env.update(BASELINE_ENV)
+        full_env.update(BUILD_ENV.get(lib, {}))
         full_env.update(env or {})
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "worker.py"), lib, str(threads)],
