@@ -237,6 +237,13 @@ def crosscheck_lines(cc):
         lines.append(f"{lib:<10} harness {fmt_time(r['harness_s'], r.get('harness_half_iqr'))}, plain loop "
                      f"{fmt_time(r['plain_s'])} (chunks {fmt_time(r['plain_min_s'])}..{fmt_time(r['plain_max_s'])}, "
                      f"{r['plain_calls']} calls): harness/plain {r['ratio']:.2f}")
+        pp = r.get("pyperf")
+        if pp and not pp.get("error"):
+            lines.append(f"{'':<10} pyperf ({pp['processes']} processes, {pp['values']} values): median "
+                         f"{fmt_time(pp['median_s'])}, mean {fmt_time(pp['mean_s'])} ± {fmt_time(pp['stdev_s'])}: "
+                         f"harness/pyperf {r['harness_s'] / pp['median_s']:.2f}")
+        elif pp:
+            lines.append(f"{'':<10} pyperf n/a: {pp['error']}")
     return lines
 
 

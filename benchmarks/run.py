@@ -15,7 +15,9 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,6 +64,8 @@ def parse_args(argv=None):
                    help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 20)")
     p.add_argument("--cross-seconds", type=float, default=None,
                    help="plain-loop length of the cross-check (5, quick 1.5)")
+    p.add_argument("--pyperf", action=argparse.BooleanOptionalAction, default=None,
+                   help="also cross-check with pyperf_loop.py (4 processes x 3 values; default: full runs only)")
     p.add_argument("--json", help="JSON output (default results/bench.json, quick: results/quick.json)")
     p.add_argument("--png", help="PNG chart (default results/bench.png, quick: results/quick.png)")
     p.add_argument("--md", help="Markdown snippet (default results/README-table.md, quick: results/quick.md)")
@@ -73,6 +77,7 @@ def parse_args(argv=None):
     a.warmup = a.warmup if a.warmup is not None else 0.02
     a.cross_seconds = a.cross_seconds or (1.5 if a.quick else 5.0)
     a.threads = a.threads or len(os.sched_getaffinity(0))
+    a.pyperf = (not a.quick) if a.pyperf is None else a.pyperf
     stem = "quick" if a.quick else "bench"
     a.json = a.json or os.path.join(HERE, "results", f"{stem}.json")
     a.png = a.png or os.path.join(HERE, "results", f"{stem}.png")
@@ -202,7 +207,34 @@ def crosscheck(h, rows, args, log):
                             "plain_s": r["per_call_s"], "plain_min_s": r["chunk_min_s"],
                             "plain_max_s": r["chunk_max_s"], "plain_calls": r["calls"],
                             "ratio": t["median_s"] / r["per_call_s"], "loadavg": r["loadavg"]}
+        if args.pyperf:
+            quiet(list(h.workers.values()), timeout=1.0)
+            log(f"cross-check: {lib} in pyperf's worker processes")
+            out["libs"][lib]["pyperf"] = run_pyperf(lib, CROSS_CASE, args.threads)
     return out
+
+
+def run_pyperf(lib, case_id, threads):
+    """pyperf_loop.py in 4 fresh processes x 3 values (1 warm-up each); its median, mean, std, min, max."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "pyperf.json")
+        cmd = [sys.executable, os.path.join(HERE, "pyperf_loop.py"), "--lib", lib, "--case", case_id,
+               "--threads", str(threads), "-p", "4", "-n", "3", "-w", "1", "--quiet", "-o", path]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            return {"error": "timed out"}
+        if out.returncode != 0 or not os.path.exists(path):
+            tail = out.stderr.strip().splitlines()
+            return {"error": tail[-1][:200] if tail else f"exit {out.returncode}"}
+        try:
+            import pyperf
+        except ImportError:
+            return {"error": "pyperf missing"}
+        b = pyperf.Benchmark.load(path)
+        v = b.get_values()
+        return {"median_s": b.median(), "mean_s": b.mean(), "stdev_s": b.stdev() if len(v) > 1 else 0.0,
+                "min_s": min(v), "max_s": max(v), "values": len(v), "processes": b.get_nrun()}
 
 
 def output(payload, json_path, png_path, md_path):
