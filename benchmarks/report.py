@@ -397,7 +397,7 @@ def write_png(path, payload):
     if not groups:
         return
     heights = [max(1.6, 0.34 * len(rs) + 0.8) for rs in groups.values()]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(10, sum(heights)), gridspec_kw={"height_ratios": heights},
+    fig, axes = plt.subplots(len(groups), 1, figsize=(11, sum(heights)), gridspec_kw={"height_ratios": heights},
                              squeeze=False)
     for ax, (title, rs) in zip(axes[:, 0], groups.items()):
         labs = list(dict.fromkeys(lab for r in rs for lab in r["contenders"]))
@@ -420,12 +420,17 @@ def write_png(path, payload):
         ax.set_title(title, fontsize=9, loc="left")
         ax.grid(axis="x", which="major", alpha=0.3)
         ax.tick_params(axis="x", labelsize=7)
-        ax.legend(fontsize=6, loc="lower right", ncol=len(labs))
+        seen = {}
+        for hnd, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, hnd)
+        ax.legend(list(seen.values()), [short(lab) for lab in seen], fontsize=6, loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0))
     axes[-1, 0].set_xlabel("median time per call, ms (log scale; shorter is faster)", fontsize=8)
     m = payload["machine"]
-    fig.suptitle(f"cyconv benchmarks: {m['cpu_model']}, {payload['settings']['threads']} threads, load "
-                 f"{m['loadavg_start'][0]:.2f}; {kernel_build(payload)[:80]}", fontsize=8, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.99))
+    fig.suptitle(f"cyconv benchmarks: {m['cpu_model']}, {payload['settings']['threads']} threads, load average "
+                 f"{m['loadavg_start'][0]:.2f} at start\ncyconv kernel build: {kernel_build(payload)[:110]}",
+                 fontsize=8, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / sum(heights)))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

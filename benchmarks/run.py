@@ -60,8 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--min-calls", type=int, default=1, help="at least this many calls per sample (default 1)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds of warm-up calls before each sample of a call under 0.1 s (default 0.02)")
-    p.add_argument("--case-budget", type=float, default=20.0,
-                   help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 20)")
+    p.add_argument("--case-budget", type=float, default=12.0,
+                   help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 12)")
     p.add_argument("--cross-seconds", type=float, default=None,
                    help="plain-loop length of the cross-check (5, quick 1.5)")
     p.add_argument("--pyperf", action=argparse.BooleanOptionalAction, default=None,
