@@ -178,7 +178,8 @@ def header_lines(payload):
              f"back-to-back calls, one worker process per library",
              f"machine: {m['cpu_model']}, {m['cpus']} CPUs ({m.get('hypervisor') or 'no hypervisor'}); "
              f"threads: {s['threads']} for every library",
-             f"kernel build: {kernel_build(payload)}"]
+             f"kernel build: {kernel_build(payload)}",
+             "cyconv show_config: " + " | ".join(" ".join(ln.split()) for ln in cy.get("config", []))]
     vers = [f"{lib} {i.get('version')}" for lib, i in w.items() if not lib.startswith("cyconv-")]
     lines.append("versions: " + ", ".join(vers) + f", python {m['python']}")
     blas = {f"{p['internal_api']} {p['version']} ({p['architecture']})"

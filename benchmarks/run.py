@@ -92,6 +92,10 @@ def main(argv=None):
     if args.render:
         with open(args.render) as fh:
             payload = json.load(fh)
+        if "rows" not in payload:
+            print(f"{args.render} was written by the previous benchmark harness; it cannot be re-rendered",
+                  file=sys.stderr)
+            return 2
         output(payload, None, args.png, None)
         return 0
     all_cases = case_defs.all_cases()
