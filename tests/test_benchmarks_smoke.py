@@ -59,3 +59,20 @@ def test_targets_say_met_and_missed(bench_modules):
     row["wrong"] = {"cyconv": "max abs error 1 > 1e-4"}  # a wrong result meets no target
     roof = next(e for e in targets.check([row]) if e["target"].startswith("float32 forward, GEMM-bound"))
     assert roof["missed"] == 1
+
+
+def test_a_forced_kernel_build_is_checked_against_show_config(bench_modules, monkeypatch):
+    import libraries
+
+    def config(*lines):
+        features = {"nhwc": False, "dask": False, "config": list(lines)}
+        monkeypatch.setattr(libraries, "cyconv_features", lambda: features)
+
+    config("cyconv:      0.2.0", "kernels:     portable (float32 4x8, float64 4x4)")
+    libraries._check_forced("portable")
+    with pytest.raises(libraries.Skip, match="not in use"):
+        libraries._check_forced("avx2")
+    config("cyconv:      0.1.0", "build type:  Release")  # before the engine: only portable can be forced
+    libraries._check_forced("portable")
+    with pytest.raises(libraries.Skip, match="names no kernel build"):
+        libraries._check_forced("avx2")
