@@ -85,8 +85,8 @@ def _from_nhwc(result):
 
 def build(label, case, threads):
     lib = WORKER_OF[label]
-    maker = {"cyconv": _cyconv, "cyconv-portable": _cyconv, "cyconv-avx2": _cyconv, "torch": _torch, "onnxruntime": _onnxruntime,
-             "jax": _jax, "numpy": _numpy}[lib]
+    maker = {"cyconv": _cyconv, "cyconv-portable": _cyconv, "cyconv-avx2": _cyconv, "torch": _torch,
+             "onnxruntime": _onnxruntime, "jax": _jax, "numpy": _numpy}[lib]
     return maker(label, case, arrays(case), threads)
 
 

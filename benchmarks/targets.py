@@ -78,7 +78,8 @@ TARGETS = [
            _sec("load"), _figure("slowdown_cyconv"), 3.0, fmt="{:.1f}x"),
     Target("issue 8", "under load: cyconv slowdown no worse than PyTorch's (slowdown ratio <= 1)",
            _sec("load"), _figure("slowdown_ratio"), 1.0),
-    Target("issue 8", "portable build >= 40 % of the AVX2 build's rate on the ResNet block (of the default build where no AVX2 one is forced)",
+    Target("issue 8", "portable build >= 40 % of the AVX2 build's rate on the ResNet block "
+           "(of the default build where no AVX2 one is forced)",
            _sec("build"), _figure("baseline_fraction"), 0.40, False, "{:.0%}"),
     Target("issue 10", "NHWC within 1.1x of NCHW (cyconv NHWC / cyconv NCHW)",
            _sec("nhwc", "nhwc_backward"), _figure("nhwc_over_nchw"), 1.1),
