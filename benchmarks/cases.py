@@ -120,6 +120,24 @@ class Plane:
         return f"{self.hw}*{self.khw}"
 
 
+@dataclass(frozen=True)
+class Train:
+    """One training step of the README's / demo's LeNet-style network (cyconv.demo.lenet)."""
+
+    name: str = "readme-lenet"
+    batch: int = 32
+    train_images: int = 1347  # the demo's training split of scikit-learn's digits
+    epochs: int = 12  # cyconv.demo.EPOCHS
+
+    @property
+    def steps(self):
+        return math.ceil(self.train_images / self.batch) * self.epochs
+
+    @property
+    def text(self):
+        return f"LeNet-style step, batch {self.batch} of 1x8x8"
+
+
 # name, input, weight, options -- the first seven are the earlier benchmark's, the rest real networks'
 CONVS = [
     Conv("notes6x8", (1, 1, 6, 8), (1, 1, 1, 2), bias=False, note="the notes' edge-detection image"),
@@ -179,12 +197,14 @@ class Case:
     @property
     def kind(self):
         """conv, pool or plane."""
-        return {Conv: "conv", Pool: "pool", Plane: "plane"}[type(self.spec)]
+        return {Conv: "conv", Pool: "pool", Plane: "plane", Train: "train"}[type(self.spec)]
 
     @property
     def work(self):
         """FLOPs per call (convolutions; backward = input + weight grads = 2x forward) or bytes moved."""
         s = self.spec
+        if isinstance(s, Train):
+            return 0.0  # no rate: the figure is the time per step
         if isinstance(s, Conv):
             return s.flops * (2 if self.backward else 1)
         if isinstance(s, Plane):
@@ -218,6 +238,7 @@ def all_cases():
     for section in ("dask", "dask_backward"):
         out.append(Case(section, "float32", DASK_CONV, ("cyconv.dask", "cyconv")))
     out.append(Case("build", "float32", CONV["resnet"], ("cyconv", "cyconv avx2", "cyconv portable")))
+    out.append(Case("train", "float32", Train(), ("cyconv", "cyconv 1 thread")))
     for backward in (False, True):
         for p in POOLS:
             for dt in DTYPES:
@@ -254,6 +275,9 @@ def arrays(case):
     rng = np.random.default_rng(SEED)
     dt = np.dtype(case.dtype)
     s = case.spec
+    if isinstance(s, Train):
+        x = rng.standard_normal((s.batch, 1, 8, 8)).astype(dt)
+        return Arrays(x, extra={"labels": rng.integers(0, 10, s.batch)})
     if isinstance(s, Plane):
         if s.name == "notes6x8":
             x, k = _notes_image(dt)

@@ -12,6 +12,8 @@ Contenders, by label (the worker process that runs each is ``WORKER_OF[label]``)
   ``layout='NHWC'`` on NHWC arrays; ``cyconv.dask`` runs ``cyconv.dask`` on a dask array chunked
   along N with the threaded scheduler; ``cyconv portable`` / ``cyconv avx2`` are the same call in
   a worker that forced that kernel build (``worker.BUILD_ENV``).
+* ``cyconv 1 thread``: a cyconv worker with one thread (cyconv and BLAS), for the training step
+  of the README's / demo's network (``train`` row), against the default thread count.
 * ``torch``: ``torch.nn.functional`` forward on ``torch.from_numpy`` tensors (no grad); backward =
   the ATen operator autograd dispatches to (``aten.convolution_backward`` with output mask
   input+weight+bias, ``max_pool2d_with_indices_backward``, ``avg_pool2d_backward``). Its check
@@ -37,11 +39,11 @@ from typing import Callable
 
 import numpy as np
 
-from cases import DASK_CHUNK, Conv, Plane, Pool, arrays
+from cases import DASK_CHUNK, Conv, Plane, Pool, Train, arrays
 
 WORKER_OF = {
     "cyconv": "cyconv", "cyconv NHWC": "cyconv", "cyconv NCHW": "cyconv", "cyconv.dask": "cyconv",
-    "cyconv portable": "cyconv-portable", "cyconv avx2": "cyconv-avx2",
+    "cyconv portable": "cyconv-portable", "cyconv avx2": "cyconv-avx2", "cyconv 1 thread": "cyconv-1t",
     "torch": "torch", "torch channels_last": "torch", "torch NCHW": "torch",
     "onnxruntime": "onnxruntime", "jax": "jax",
     "matmul": "numpy", "copy": "numpy", "scipy": "numpy", "numpy": "numpy",
@@ -85,7 +87,8 @@ def _from_nhwc(result):
 
 def build(label, case, threads):
     lib = WORKER_OF[label]
-    maker = {"cyconv": _cyconv, "cyconv-portable": _cyconv, "cyconv-avx2": _cyconv, "torch": _torch,
+    maker = {"cyconv": _cyconv, "cyconv-portable": _cyconv, "cyconv-avx2": _cyconv, "cyconv-1t": _cyconv,
+             "torch": _torch,
              "onnxruntime": _onnxruntime, "jax": _jax, "numpy": _numpy}[lib]
     return maker(label, case, arrays(case), threads)
 
@@ -125,12 +128,31 @@ def _check_forced(build):
         raise Skip(f"CYCONV_KERNELS={build} not in use: show_config says {lines[0].split(':', 1)[1].strip()!r}")
 
 
+def _train_step(a):
+    """The README's loop body on the demo's network: forward, loss, zero_grad, backward, SGD step."""
+    from cyconv import demo, nn
+
+    model = demo.lenet(np.random.default_rng(0))
+    opt = nn.SGD(model.parameters(), lr=demo.LR, momentum=demo.MOMENTUM, weight_decay=demo.WEIGHT_DECAY)
+    y = a.extra["labels"]
+
+    def step():
+        loss, grad = nn.cross_entropy(model(a.x), y)
+        opt.zero_grad()
+        model.backward(grad, input_grad=False)
+        opt.step()
+        return loss
+    return Built(step, lambda r: None)
+
+
 def _cyconv(label, case, a, threads):
     import cyconv
 
     s = case.spec
     if label in ("cyconv portable", "cyconv avx2"):
         _check_forced(label.split()[1])
+    if isinstance(s, Train):
+        return _train_step(a)
     if isinstance(s, Plane):
         return Built(lambda: cyconv.correlate2d(a.x, a.w), _tuple)
     if isinstance(s, Pool):

@@ -17,6 +17,7 @@ SECTION_TITLES = {
     "nhwc_backward": "conv2d backward, NHWC vs NCHW vs PyTorch channels_last",
     "dask": "cyconv.dask conv2d, batch chunked along N, threaded scheduler, vs one in-memory call",
     "dask_backward": "cyconv.dask conv2d_backward, batch chunked along N, vs one in-memory call",
+    "train": "training loop: the README's / demo's LeNet step, default threads vs one",
     "build": "kernel builds: default vs forced AVX2 and portable (CYCONV_KERNELS)",
     "max_pool2d": "pooling forward", "avg_pool2d": "pooling forward",
     "max_pool2d_backward": "pooling backward", "avg_pool2d_backward": "pooling backward",
@@ -24,7 +25,7 @@ SECTION_TITLES = {
 }
 SHORT = {"onnxruntime": "ort", "torch channels_last": "pt cl", "torch NCHW": "pt NCHW", "cyconv NHWC": "cy NHWC",
          "cyconv NCHW": "cy NCHW", "cyconv.dask": "cy.dask", "cyconv portable": "cy portable",
-         "cyconv avx2": "cy avx2", "torch": "torch"}
+         "cyconv avx2": "cy avx2", "cyconv 1 thread": "cy 1 thread", "torch": "torch"}
 ROOFS = ("matmul", "copy")
 PRIMARY = ("cyconv NHWC", "cyconv.dask", "cyconv")
 
@@ -96,6 +97,10 @@ def summarise(raw):
         row["nhwc_over_torch_cl"] = ratios.get("torch channels_last")
     if case.section.startswith("dask"):
         row["dask_over_inmemory"] = ratios.get("cyconv")
+    if case.section == "train" and cy:
+        row["threads_over_one"] = ratios.get("cyconv 1 thread")
+        row["demo_training_s"] = cy * case.spec.steps
+        row["demo_steps"] = case.spec.steps
     if case.section == "build" and "cyconv portable" in med:
         ref = "cyconv avx2" if "cyconv avx2" in med else "cyconv"
         if ref in med:
@@ -381,7 +386,8 @@ COLOURS = {"cyconv": "#d62728", "torch": "#1f77b4", "onnxruntime": "#ff7f0e", "j
            "matmul": "#7f7f7f", "copy": "#7f7f7f", "scipy": "#2ca02c", "numpy": "#bcbd22",
            "cyconv NHWC": "#d62728", "cyconv NCHW": "#ff9896", "torch channels_last": "#1f77b4",
            "torch NCHW": "#aec7e8", "cyconv.dask": "#d62728", "cyconv portable": "#ff9896",
-           "cyconv avx2": "#e377c2"}
+           "cyconv avx2": "#e377c2",
+           "cyconv 1 thread": "#ff9896"}
 
 
 def write_png(path, payload):

@@ -40,7 +40,7 @@ CROSS_ID = f"crosscheck/{case_defs.LOAD_CONV}/float32"
 CROSS_CASE = f"conv2d/{case_defs.LOAD_CONV}/float32"
 # --quick: one or two of each kind, float32 (plus one float64), short samples
 QUICK = (r"^conv2d(_backward)?/(resnet|1x1|notes6x8|depthwise)/float32$|^conv2d/resnet/float64$"
-         r"|^nhwc/resnet/float32$|^dask/|^build/|^max_pool2d(_backward)?/.*/float32$|^correlate2d/512k3/float32$"
+         r"|^nhwc/resnet/float32$|^dask/|^build/|^train/|^max_pool2d(_backward)?/.*/float32$|^correlate2d/512k3/float32$"
          r"|^load/|^crosscheck/|^imports$|^memory/resnet/float32$")
 
 

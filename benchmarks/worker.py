@@ -30,7 +30,7 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBS = ("cyconv", "cyconv-portable", "cyconv-avx2", "torch", "onnxruntime", "jax", "numpy")
+LIBS = ("cyconv", "cyconv-portable", "cyconv-avx2", "cyconv-1t", "torch", "onnxruntime", "jax", "numpy")
 # How a kernel build is forced: CYCONV_KERNELS (the engine's, src/engine/select.c) and, for the
 # pre-engine Cython kernels, CYCONV_BASELINE_KERNELS (_dispatch.py). A worker checks that
 # show_config names the build it was asked for (``kernels_forced``).
@@ -188,6 +188,7 @@ class Worker:
 
     def __init__(self, lib, threads, log_dir=None, env=None):
         """Start the process; ``ready()`` waits until its library is imported."""
+        threads = 1 if lib.endswith("-1t") else threads
         self.lib, self.threads = lib, threads
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="cyconv-bench-")
         self.log_path = os.path.join(self.log_dir, f"{lib}.log")
