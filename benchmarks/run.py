@@ -1,6 +1,6 @@
 """Run the cyconv benchmark: steady-state times of cyconv and its peers, each in its own process.
 
-    python benchmarks/run.py                  # everything (about 10 min on 2 quiet cores)
+    python benchmarks/run.py                  # everything (estimated 11-12 min on 2 quiet cores)
     python benchmarks/run.py --quick          # smoke run, 1-2 min
     python benchmarks/run.py --cases 'resnet' # a regex on the case ids (see --list)
     python benchmarks/run.py --list
@@ -56,12 +56,12 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="threads for every library (default: the usable CPUs)")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case (default 5, quick 3)")
     p.add_argument("--min-time", type=float, default=None,
-                   help="seconds of back-to-back calls per sample (default 0.2, quick 0.05)")
+                   help="seconds of back-to-back calls per sample (default 0.15, quick 0.05)")
     p.add_argument("--min-calls", type=int, default=1, help="at least this many calls per sample (default 1)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds of warm-up calls before each sample of a call under 0.1 s (default 0.02)")
-    p.add_argument("--case-budget", type=float, default=12.0,
-                   help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 12)")
+    p.add_argument("--case-budget", type=float, default=10.0,
+                   help="seconds of sampling per case; slower cases get fewer rounds, never under 3 (default 10)")
     p.add_argument("--cross-seconds", type=float, default=None,
                    help="plain-loop length of the cross-check (5, quick 1.5)")
     p.add_argument("--pyperf", action=argparse.BooleanOptionalAction, default=None,
@@ -73,7 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--render", metavar="JSON", help="re-print and redraw a saved run; no timing")
     a = p.parse_args(argv)
     a.rounds = a.rounds or (3 if a.quick else 5)
-    a.min_time = a.min_time if a.min_time is not None else (0.05 if a.quick else 0.2)
+    a.min_time = a.min_time if a.min_time is not None else (0.05 if a.quick else 0.15)
     a.warmup = a.warmup if a.warmup is not None else 0.02
     a.cross_seconds = a.cross_seconds or (1.5 if a.quick else 5.0)
     a.threads = a.threads or len(os.sched_getaffinity(0))
