@@ -11,6 +11,7 @@ and a Markdown snippet for the README (results/README-table.md). See benchmarks/
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -69,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--json", help="JSON output (default results/bench.json, quick: results/quick.json)")
     p.add_argument("--png", help="PNG chart (default results/bench.png, quick: results/quick.png)")
     p.add_argument("--md", help="Markdown snippet (default results/README-table.md, quick: results/quick.md)")
+    p.add_argument("--skip", default="", metavar="LIBS",
+                   help="comma-separated contenders or worker libraries to leave out, e.g. jax,onnxruntime")
     p.add_argument("--list", action="store_true", help="list the case ids and exit")
     p.add_argument("--render", metavar="JSON", help="re-print and redraw a saved run; no timing")
     a = p.parse_args(argv)
@@ -117,7 +120,12 @@ def main(argv=None):
     h = harness_mod.Harness(args.threads, rounds=args.rounds, min_time=args.min_time, min_calls=args.min_calls,
                             warmup=args.warmup, case_budget=args.case_budget, log=log)
     notes = []
-    selected = [c for c in all_cases if wanted(c.id)]
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    selected = [dataclasses.replace(c, contenders=tuple(lab for lab in c.contenders
+                                                         if lab not in skip and WORKER_OF[lab] not in skip))
+                for c in all_cases if wanted(c.id)]
+    if skip:
+        notes.append(f"left out on request: {', '.join(sorted(skip))}")
     try:
         log("starting the workers")
         h.start(["cyconv"])
@@ -164,7 +172,7 @@ def main(argv=None):
         w.pop("pid", None)
     payload = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "settings": {"quick": args.quick, "cases": args.cases, "threads": args.threads, "rounds": args.rounds,
+        "settings": {"quick": args.quick, "cases": args.cases, "skip": sorted(skip), "threads": args.threads, "rounds": args.rounds,
                      "min_time_s": args.min_time, "min_calls": args.min_calls, "warmup_s": args.warmup,
                      "case_budget_s": args.case_budget},
         "machine": machine, "workers": workers, "notes": notes, "rows": rows, "load": load, "crosscheck": cross,
