@@ -291,7 +291,9 @@ def memory_lines(memory):
 
 
 def _fig(entry, v):
-    return entry["fmt"].format(v) if v is not None else "n/a"
+    if v is None:
+        return "n/a"
+    return fmt_ratio(v) if entry["fmt"] == "{:.2f}" else entry["fmt"].format(v)
 
 
 def target_lines(entries):
