@@ -110,8 +110,8 @@ def cyconv_features():
     except (ImportError, ValueError):
         has_dask = False
     return {
-        "nhwc": "layout" in inspect.signature(cyconv.conv2d).parameters
-        and "layout" in inspect.signature(cyconv.conv2d_backward).parameters,
+        "nhwc": "layout" in inspect.signature(cyconv.conv2d).parameters,
+        "nhwc_backward": "layout" in inspect.signature(cyconv.conv2d_backward).parameters,
         "dask": has_dask,
         "config": buf.getvalue().splitlines(),
     }
@@ -168,8 +168,9 @@ def _cyconv(label, case, a, threads):
     opts = dict(stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups)
     compute = ("input", "weight", "bias") if s.bias else ("input", "weight")
     if label == "cyconv NHWC":
-        if not cyconv_features()["nhwc"]:
-            raise Skip("cyconv.conv2d/conv2d_backward have no layout= on this branch")
+        fn_name = "conv2d_backward" if case.backward else "conv2d"
+        if not cyconv_features()["nhwc_backward" if case.backward else "nhwc"]:
+            raise Skip(f"cyconv.{fn_name} has no layout= on this branch")
         xn = _nhwc(a.x)
         if case.backward:
             gon = _nhwc(a.go)

@@ -134,10 +134,13 @@ def main(argv=None):
             return 1
         feats = h.workers["cyconv"].info
         for sec, ok, why in (("nhwc", feats.get("nhwc"), "cyconv.conv2d has no layout= on this branch"),
-                             ("dask", feats.get("dask"), "no cyconv.dask on this branch")):
-            dropped = [c.id for c in selected if c.section.startswith(sec)]
+                             ("nhwc_backward", feats.get("nhwc_backward"),
+                              "cyconv.conv2d_backward has no layout= on this branch"),
+                             ("dask", feats.get("dask"), "no cyconv.dask on this branch"),
+                             ("dask_backward", feats.get("dask"), "no cyconv.dask on this branch")):
+            dropped = [c.id for c in selected if c.section == sec]
             if dropped and not ok:
-                selected = [c for c in selected if not c.section.startswith(sec)]
+                selected = [c for c in selected if c.section != sec]
                 notes.append(f"skipped {len(dropped)} {sec} case(s): {why}")
                 log(notes[-1])
         h.start(sorted({WORKER_OF[lab] for c in selected for lab in c.contenders}))

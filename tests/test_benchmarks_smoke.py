@@ -65,7 +65,7 @@ def test_a_forced_kernel_build_is_checked_against_show_config(bench_modules, mon
     import libraries
 
     def config(*lines):
-        features = {"nhwc": False, "dask": False, "config": list(lines)}
+        features = {"nhwc": False, "nhwc_backward": False, "dask": False, "config": list(lines)}
         monkeypatch.setattr(libraries, "cyconv_features", lambda: features)
 
     config("cyconv:      0.2.0", "kernels:     portable (float32 4x8, float64 4x4)")
