@@ -349,7 +349,11 @@ def markdown(payload):
            f"{la[0]:.2f} at start and {(le or la)[0]:.2f} at end; cyconv kernel build: {kernel_build(payload)}. "
            f"Steady state: medians of {s['rounds']} interleaved rounds of back-to-back calls "
            f"(>= {s['min_time_s']:g} s per sample), each library in its own worker process; "
-           f"`python benchmarks/run.py`{' --quick' if s['quick'] else ''}.", ""]
+           f"`python benchmarks/run.py{' --quick' if s['quick'] else ''}`."]
+    if max(la[0], (le or la)[0]) > 0.5 * (m["cpus"] or 1):
+        out[0] += " **The machine was busy (load average above half the cores): the timings are noisy.**"
+    out.append("")
+    out += headline(payload["rows"])
     for title, g in _groups(payload["rows"]).items():
         labs, peers = g["labs"], g["peers"]
         head = ["case", "shape"] + [short(lab) for lab in labs] + [f"cy/{short(p)}" for p in peers] + \
@@ -374,6 +378,34 @@ def markdown(payload):
         out.append(f"| {e['target']} | {e['source']} | {targets_mod.verdict(e)} "
                    f"({e['met']} met, {e['missed']} missed) | {worst} |")
     return "\n".join(out) + "\n"
+
+
+def headline(rows):
+    """One line per convolution: cyconv/PyTorch forward and backward in both dtypes, and % of roof."""
+    by = {(r["section"], r["case"], r["dtype"]): r for r in rows}
+    names = list(dict.fromkeys(r["case"] for r in rows if r["section"] in ("conv2d", "conv2d_backward")))
+    if not names:
+        return []
+    cols = [("conv2d", "float32"), ("conv2d", "float64"), ("conv2d_backward", "float32"),
+            ("conv2d_backward", "float64")]
+    out = ["**cyconv time / PyTorch time** (below 1: cyconv faster; in brackets cyconv's share of NumPy's "
+           "matmul rate on the same GEMM, where the case is GEMM-bound or 1x1)", "",
+           "| case | shape | forward f32 | forward f64 | backward f32 | backward f64 |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for name in names:
+        shape = next(r["shape"] for r in rows if r["case"] == name)
+        cells = []
+        for sec, dt in cols:
+            r = by.get((sec, name, dt))
+            if r is None:
+                cells.append("")
+                continue
+            text = fmt_ratio(r["ratios"].get("torch"))
+            if r["fraction_of_roof"] is not None:
+                text += f" ({r['fraction_of_roof']:.0%})"
+            cells.append(text + (" !" if r["wrong"].get("cyconv") else ""))
+        out.append(f"| {name} | {shape} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def write_markdown(path, payload):
