@@ -156,6 +156,7 @@ def main(argv=None):
         if wanted(CROSS_ID):
             cross = crosscheck(h, rows, args, log)
         workers = h.info()
+        log_dir = h.log_dir
     finally:
         h.close()
     imports = None
@@ -179,7 +180,7 @@ def main(argv=None):
                      "min_time_s": args.min_time, "min_calls": args.min_calls, "warmup_s": args.warmup,
                      "case_budget_s": args.case_budget},
         "machine": machine, "workers": workers, "notes": notes, "rows": rows, "load": load, "crosscheck": cross,
-        "imports": imports, "memory": memory, "elapsed_s": time.time() - started,
+        "imports": imports, "memory": memory, "worker_logs": log_dir, "elapsed_s": time.time() - started,
     }
     report.write_json(args.json, payload)  # first, so a reporting bug cannot lose a run
     output(payload, args.json, args.png, args.md)
