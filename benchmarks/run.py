@@ -1,6 +1,6 @@
 """Run the cyconv benchmark: steady-state times of cyconv and its peers, each in its own process.
 
-    python benchmarks/run.py                  # everything (estimated 11-12 min on 2 quiet cores)
+    python benchmarks/run.py                  # everything (estimated 11-13 min on 2 quiet cores)
     python benchmarks/run.py --quick          # smoke run, 1-2 min
     python benchmarks/run.py --cases 'resnet' # a regex on the case ids (see --list)
     python benchmarks/run.py --list
