@@ -1,0 +1,88 @@
+# Type stubs for cyconv.dask: the in-memory functions' signatures, on dask arrays.
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import numpy.typing as npt
+from dask.array import Array
+
+from ._typing import Axes, Compute, Int, IntOrPair, Layout, Padding, PaddingMode
+
+__all__: list[str]
+
+class _Gradients(NamedTuple):
+    input: Any
+    weight: Any
+    bias: Any
+
+def correlate2d(
+    x: Array,
+    kernel: npt.ArrayLike,
+    /,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    padding_mode: PaddingMode = "zeros",
+    axes: Axes = (-2, -1),
+) -> Array: ...
+def convolve2d(
+    x: Array,
+    kernel: npt.ArrayLike,
+    /,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    padding_mode: PaddingMode = "zeros",
+    axes: Axes = (-2, -1),
+) -> Array: ...
+def conv2d(
+    x: Array,
+    weight: npt.ArrayLike,
+    /,
+    bias: npt.ArrayLike | None = None,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    groups: Int = 1,
+    padding_mode: PaddingMode = "zeros",
+    layout: Layout = "NCHW",
+) -> Array: ...
+def max_pool2d(
+    x: Array,
+    kernel_size: IntOrPair,
+    /,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    axes: Axes = (-2, -1),
+) -> Array: ...
+def avg_pool2d(
+    x: Array,
+    kernel_size: IntOrPair,
+    /,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Int | None = None,
+    axes: Axes = (-2, -1),
+) -> Array: ...
+def conv2d_backward(
+    grad_output: Array,
+    x: Array,
+    weight: npt.ArrayLike,
+    /,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    groups: Int = 1,
+    padding_mode: PaddingMode = "zeros",
+    compute: Compute | Iterable[Compute] = ("input", "weight", "bias"),
+    layout: Layout = "NCHW",
+) -> _Gradients: ...

@@ -1,0 +1,86 @@
+"""The stubs, as a type checker sees them: mypy --strict and pyright --strict accept every
+documented call form (tests/typing/user_script.py) and report exactly the lines marked
+``# error`` in tests/typing/wrong_calls.py. Skipped when a checker is not installed."""
+
+import importlib.util
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent / "typing"
+USER = HERE / "user_script.py"
+WRONG = HERE / "wrong_calls.py"
+
+
+def _marked_lines(path):
+    return {i for i, line in enumerate(path.read_text().splitlines(), 1)
+            if line.rstrip().endswith("# error")}
+
+
+def _by_file(errors):
+    """{file name: set of line numbers} from (path, line) pairs."""
+    out = {USER.name: set(), WRONG.name: set()}
+    for path, line in errors:
+        out.setdefault(pathlib.Path(path).name, set()).add(line)
+    return out
+
+
+def _check(errors, tool, report):
+    got = _by_file(errors)
+    assert got[USER.name] == set(), f"{tool} rejects documented calls:\n{report}"
+    want = _marked_lines(WRONG)
+    missing, extra = sorted(want - got[WRONG.name]), sorted(got[WRONG.name] - want)
+    assert not missing and not extra, (
+        f"{tool}: wrong calls not reported on lines {missing}; unexpected errors on lines {extra}\n{report}"
+    )
+
+
+def test_wrong_calls_has_markers():
+    assert len(_marked_lines(WRONG)) >= 25
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy not installed")
+def test_mypy_strict(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-executable", sys.executable,
+         "--cache-dir", str(tmp_path / "cache"), "--no-error-summary", "--show-column-numbers",
+         str(USER), str(WRONG)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    report = proc.stdout + proc.stderr
+    errors = [(m[1], int(m[2])) for m in re.finditer(r"^(.*?\.py):(\d+):(?:\d+:)? error:", report, re.M)]
+    assert errors, f"mypy found no error at all (is it checking anything?):\n{report}"
+    _check(errors, "mypy --strict", report)
+
+
+def _pyright():
+    exe = shutil.which("pyright")
+    if exe:
+        return [exe]
+    if importlib.util.find_spec("pyright") is not None:
+        return [sys.executable, "-m", "pyright"]
+    return None
+
+
+@pytest.mark.skipif(_pyright() is None, reason="pyright not installed")
+def test_pyright_strict(tmp_path):
+    proc = subprocess.run(
+        _pyright() + ["--outputjson", "--pythonpath", sys.executable,
+                      "-p", str(HERE / "pyrightconfig.json")],
+        capture_output=True, text=True, cwd=HERE, timeout=300,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"pyright gave no JSON report:\n{proc.stdout}\n{proc.stderr}")
+    assert result["summary"]["filesAnalyzed"] == 2, result["summary"]
+    diags = [d for d in result["generalDiagnostics"] if d["severity"] == "error"]
+    errors = [(d["file"], d["range"]["start"]["line"] + 1) for d in diags]
+    report = "\n".join(f"{pathlib.Path(d['file']).name}:{d['range']['start']['line'] + 1}: {d['message']}"
+                       for d in diags)
+    _check(errors, "pyright --strict", report)
