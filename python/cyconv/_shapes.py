@@ -91,12 +91,9 @@ def _padding(padding, kernel_size, dilation):
     if type(padding) is int and 0 <= padding <= _MAXSIZE:  # the common case, cheaply
         return ((padding, padding), (padding, padding))
     if isinstance(padding, str):
-        mode = padding.lower()
+        mode = padding
         if mode not in _PADDING_STRINGS:
-            raise ValueError(
-                f"padding must be an int, a pair, ((top, bottom), (left, right)) or one of "
-                f"{', '.join(repr(s) for s in _PADDING_STRINGS)}; got {padding!r}"
-            )
+            raise ValueError(_padding_string_error(padding))
         totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
         if mode == "valid":
             return ((0, 0), (0, 0))
@@ -120,6 +117,28 @@ def _padding(padding, kernel_size, dilation):
     if p < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
     return ((p, p), (p, p))
+
+
+def _padding_string_error(padding):
+    """The message for an unknown padding string; other libraries' spellings explained."""
+    known = ", ".join(repr(s) for s in _PADDING_STRINGS)
+    msg = (f"padding must be an int, a pair, ((top, bottom), (left, right)) or one of {known} "
+           f"(exact, lower-case); got {padding!r}")
+    low = padding.strip().lower()
+    if low == "same":
+        return (
+            f"{msg}. cyconv's 'same' (= 'same_lower', ONNX's SAME_LOWER, the notes' rule) puts the "
+            f"extra row/column of an even kernel at the top/left; TensorFlow's and JAX's 'SAME' "
+            f"(and PyTorch's padding='same') put it at the bottom/right, which is cyconv's "
+            f"'same_upper' at stride 1. With stride > 1 TensorFlow's total padding also depends "
+            f"on the input size (cyconv's is d*(k-1) whatever the stride): pass the explicit "
+            f"((top, bottom), (left, right)) TensorFlow uses to match it exactly"
+        )
+    if low == "valid":
+        return f"{msg}. TensorFlow's 'VALID' (no padding) is cyconv's 'valid', or padding=0"
+    if low in _PADDING_STRINGS:
+        return f"{msg}. Did you mean {low!r}?"
+    return msg
 
 
 def _axis_size(n, k, s, pad, d, ceil_mode, axis):
@@ -292,16 +311,42 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
         raise ValueError(f"{wname} has an empty axis: shape {weight_shape}")
     c_in = input_shape[-3]
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the {c_in} input channels")
+        raise ValueError(f"groups={groups} must divide the {c_in} input channels"
+                         + _channel_hint(input_shape, weight_shape, groups, xname))
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the {c_out} output channels ({wname} shape {weight_shape})")
     if c_per_group * groups != c_in:
         raise ValueError(
             f"{xname} has {c_in} channels but {wname} expects C_in/groups * groups = "
             f"{c_per_group} * {groups} = {c_per_group * groups} (shape {weight_shape})"
+            + _channel_hint(input_shape, weight_shape, groups, xname)
         )
     hw = _spatial(input_shape, xname)
     return input_shape[:-3], hw
+
+
+def _channel_hint(input_shape, weight_shape, groups, xname, layout="NCHW"):
+    """'' or a sentence on the likely cause of a channel mismatch: a channels-last input
+    (or a channels-first one given as NHWC) or a weight in another library's layout."""
+    c_out, c_per_group, kh, kw = weight_shape
+    want = c_per_group * groups
+    nd = len(input_shape)
+    c_axis, other_axis = (nd - 3, nd - 1) if layout == "NCHW" else (nd - 1, nd - 3)
+    if input_shape[other_axis] == want and input_shape[c_axis] != want:
+        if layout == "NCHW":
+            return (f": {xname} has {input_shape[c_axis]} channels on axis {c_axis} but {want} on "
+                    f"axis {other_axis}: is it NHWC (channels last)? pass layout='NHWC'")
+        return (f": {xname} has {input_shape[c_axis]} channels on axis {c_axis} but {want} on "
+                f"axis {other_axis}: is it NCHW (channels first)? pass layout='NCHW'")
+    c_in = input_shape[c_axis]
+    if groups == 1 and c_out == c_in and c_per_group != c_in:
+        return (f"; weight axis 0 has the input's {c_in} channels: cyconv's conv2d weight is "
+                f"(C_out, C_in/groups, kh, kw), PyTorch's layout. Is it a (C_in, C_out, kh, kw) "
+                f"conv_transpose2d weight? pass weight.transpose(1, 0, 2, 3)")
+    if groups == 1 and kh == c_in:
+        return (f"; weight axis 2 has the input's {c_in} channels: is it TensorFlow's "
+                f"(kh, kw, C_in, C_out) layout? pass weight.transpose(3, 2, 0, 1)")
+    return ""
 
 
 def pool2d_output_shape(input_shape, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
