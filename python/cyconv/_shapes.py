@@ -203,6 +203,11 @@ def output_size(n, kernel_size, *, stride=1, padding=0, dilation=1, ceil_mode=Fa
     ValueError
         If the kernel does not fit into the padded input.
 
+    See Also
+    --------
+    conv2d_output_shape : The whole result shape of conv2d.
+    pool2d_output_shape : The whole result shape of the pools.
+
     Examples
     --------
     >>> output_size(8, 3, padding=1)
@@ -274,6 +279,13 @@ def conv2d_output_shape(input_shape, weight_shape, *, stride=1, padding=0, dilat
     -------
     tuple of int
         ``(N, C_out, Ho, Wo)`` (or ``(C_out, Ho, Wo)`` for an unbatched input).
+
+    See Also
+    --------
+    conv2d : The convolution itself.
+    output_size : One axis.
+    pool2d_output_shape : The same for pooling.
+    receptive_field : What each output element sees.
 
     Examples
     --------
@@ -352,7 +364,43 @@ def _channel_hint(input_shape, weight_shape, groups, xname, layout="NCHW"):
 def pool2d_output_shape(input_shape, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Output shape of :func:`cyconv.max_pool2d` / :func:`cyconv.avg_pool2d`.
 
-    Pooling acts on the last two axes; the leading axes are kept.
+    Pooling acts on the last two axes; the leading axes are kept. Each spatial axis is
+    :func:`output_size` of the normalised options.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(..., H, W)``, H and W >= 1.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int, (int, int), ((int, int), (int, int)) or str
+        As for the pools: at most half the effective kernel per side.
+    dilation : int or (int, int)
+        Spacing of the window cells (max pooling).
+    ceil_mode : bool
+        Round the output size up, dropping a last window that would start inside the
+        right padding (PyTorch's rule).
+
+    Returns
+    -------
+    tuple of int
+        ``input_shape[:-2] + (Ho, Wo)``.
+
+    Raises
+    ------
+    TypeError
+        Non-integer sizes.
+    ValueError
+        Too much padding, or a window larger than the padded input (the message shows
+        the formula with these numbers).
+
+    See Also
+    --------
+    max_pool2d, avg_pool2d : The pools themselves.
+    output_size : One axis.
+    conv2d_output_shape : The same for conv2d.
 
     Examples
     --------
