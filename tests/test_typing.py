@@ -85,3 +85,27 @@ def test_pyright_strict(tmp_path):
     report = "\n".join(f"{pathlib.Path(d['file']).name}:{d['range']['start']['line'] + 1}: {d['message']}"
                        for d in diags)
     _check(errors, "pyright --strict", report)
+
+
+def _stubs_describe_this_runtime():
+    """True once every name the stubs promise exists (the branches adding them are merged)."""
+    import cyconv
+
+    try:
+        import cyconv.dask  # noqa: F401
+    except ImportError:
+        return False
+    return all(hasattr(cyconv, n) for n in ("unfold", "fold", "adaptive_avg_pool2d")) and all(
+        hasattr(cyconv.nn, n) for n in ("Adam", "BatchNorm2d", "Dropout", "ConvTranspose2d"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy not installed")
+@pytest.mark.skipif(not _stubs_describe_this_runtime(), reason="the stubs' new API is not all merged yet")
+def test_stubtest_finds_no_difference(tmp_path):
+    """The stubs and the runtime agree (names, parameters, defaults): mypy.stubtest."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "cyconv", "--mypy-config-file", str(HERE / "stubtest.ini"),
+         "--allowlist", str(HERE / "stubtest-allowlist.txt")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]

@@ -14,7 +14,33 @@ from . import nn as nn
 from ._typing import Axes, Compute, Int, IntOrPair, Layout, Padding, PaddingMode, PoolOutputSize
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "Conv2dGradients",
+    "ReceptiveField",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_output_shape",
+    "conv_transpose2d",
+    "convolve2d",
+    "correlate2d",
+    "fold",
+    "get_num_threads",
+    "get_workspace_limit",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "output_size",
+    "pool2d_output_shape",
+    "receptive_field",
+    "set_num_threads",
+    "set_workspace_limit",
+    "show_config",
+    "unfold",
+]
 
 # float16 in -> float16 out, float32 -> float32, float64 -> float64.
 _FloatT = TypeVar("_FloatT", np.float16, np.float32, np.float64)

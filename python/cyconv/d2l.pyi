@@ -7,7 +7,14 @@ import numpy.typing as npt
 
 from ._typing import IntOrPair
 
-__all__: list[str]
+__all__ = [
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+    "pool2d",
+    "comp_conv2d",
+]
 
 _Floating = npt.NDArray[np.floating[Any]]
 

@@ -7,7 +7,14 @@ from dask.array import Array
 
 from ._typing import Axes, Compute, Int, IntOrPair, Layout, Padding, PaddingMode
 
-__all__: list[str]
+__all__ = [
+    "correlate2d",
+    "convolve2d",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "conv2d_backward",
+]
 
 class _Gradients(NamedTuple):
     input: Any

@@ -8,7 +8,27 @@ from typing_extensions import Self
 
 from ._typing import Int, IntOrPair, Layout, Padding, PaddingMode, PoolOutputSize
 
-__all__: list[str]
+__all__ = [
+    "Parameter",
+    "Module",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Linear",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "BatchNorm2d",
+    "Dropout",
+    "ReLU",
+    "Sigmoid",
+    "Flatten",
+    "Sequential",
+    "Residual",
+    "mse_loss",
+    "cross_entropy",
+    "SGD",
+    "Adam",
+]
 
 _Array = npt.NDArray[Any]
 _Floating = npt.NDArray[np.floating[Any]]
