@@ -35,7 +35,6 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # the types are in the numpydoc text and the .pyi stubs
 
 html_theme = "pydata_sphinx_theme"
