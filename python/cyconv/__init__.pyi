@@ -3,7 +3,9 @@
 # runtime. Overloads: float16/float32/float64 ndarrays keep their dtype; anything else
 # (lists, integer arrays, mixed dtypes) gives an ndarray of some floating dtype.
 from collections.abc import Iterable, Sequence
-from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
+from typing import IO, Any, Generic, Literal, NamedTuple, overload
+
+from typing_extensions import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,12 +52,18 @@ _RealT = TypeVar("_RealT", bound=np.bool_ | np.integer[Any] | np.floating[Any])
 _Floating = npt.NDArray[np.floating[Any]]
 _Shape = Sequence[Int]
 
-class Conv2dGradients(NamedTuple):
+# The member types: arrays when compute= was left at its default (all three), else
+# "array or None" (a bare `Conv2dGradients` annotation means the latter).
+_GI = TypeVar("_GI", covariant=True, default=_Floating | None)
+_GW = TypeVar("_GW", covariant=True, default=_Floating | None)
+_GB = TypeVar("_GB", covariant=True, default=_Floating | None)
+
+class Conv2dGradients(NamedTuple, Generic[_GI, _GW, _GB]):
     """The gradients of conv2d (None for those not computed)."""
 
-    input: _Floating | None
-    weight: _Floating | None
-    bias: _Floating | None
+    input: _GI
+    weight: _GW
+    bias: _GB
 
 class ReceptiveField(NamedTuple):
     size: tuple[int, int]
@@ -420,6 +428,7 @@ def fold(
 
 # --------------------------------------------------------------------- gradients
 
+@overload
 def conv2d_backward(
     grad_output: npt.ArrayLike,
     x: npt.ArrayLike,
@@ -431,7 +440,21 @@ def conv2d_backward(
     dilation: IntOrPair = 1,
     groups: Int = 1,
     padding_mode: PaddingMode = "zeros",
-    compute: Compute | Iterable[Compute] = ("input", "weight", "bias"),
+    layout: Layout = "NCHW",
+) -> Conv2dGradients[_Floating, _Floating, _Floating]: ...
+@overload
+def conv2d_backward(
+    grad_output: npt.ArrayLike,
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    /,
+    *,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    groups: Int = 1,
+    padding_mode: PaddingMode = "zeros",
+    compute: Compute | Iterable[Compute],
     layout: Layout = "NCHW",
 ) -> Conv2dGradients: ...
 @overload

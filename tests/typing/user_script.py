@@ -83,12 +83,15 @@ cyconv.conv_transpose2d(y64, w64, bias=None, output_padding=(0, 1), stride=(2, 2
 
 # --- conv2d_backward: compute forms, Conv2dGradients fields
 g = cyconv.conv2d_backward(np.ones((2, 4, 6, 6)), x64, w64)
-assert_type(g, cyconv.Conv2dGradients)
+assert_type(g, cyconv.Conv2dGradients[Floating, Floating, Floating])
 grad_x, grad_w, grad_b = g
-if g.input is not None:
-    assert_type(g.input, Floating)
-    print(g.input.shape, grad_w, grad_b)
-cyconv.conv2d_backward(np.ones((2, 4, 6, 6)), x64, w64, compute=("weight",))
+print(g.input.shape, g.weight.sum(), g.bias[0], grad_w, grad_b)  # all three computed
+some = cyconv.conv2d_backward(np.ones((2, 4, 6, 6)), x64, w64, compute=("weight",))
+assert_type(some, cyconv.Conv2dGradients)
+annotated: cyconv.Conv2dGradients = g
+if some.weight is not None:
+    assert_type(some.weight, Floating)
+    print(some.weight.shape, annotated)
 cyconv.conv2d_backward(np.ones((2, 4, 6, 6)), x64, w64, compute="input")
 cyconv.conv2d_backward(np.ones((2, 4, 6, 6)), x64, w64, compute=["input", "bias"])
 cyconv.conv2d_backward(np.ones((2, 4, 8, 8)), x64, w64, stride=1, padding="same", dilation=1,

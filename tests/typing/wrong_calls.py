@@ -38,7 +38,7 @@ cyconv.avg_pool2d(plane, 2, divisor_override=2.5)  # error
 cyconv.adaptive_avg_pool2d(plane, (2, 2, 2))  # error
 y: npt.NDArray[np.float64] = cyconv.conv2d(x32, w32)  # error
 cyconv.max_pool2d(plane, 2, return_indices=True).shape  # error
-g = cyconv.conv2d_backward(x64, x64, w64)
+g = cyconv.conv2d_backward(x64, x64, w64, compute=("input", "weight"))
 print(g.input.shape)  # error
 print(g.gradient)  # error
 cyconv.no_such_function(plane)  # error
