@@ -1,10 +1,11 @@
 # Type stubs for cyconv.dask: the in-memory functions' signatures, on dask arrays.
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Literal, overload
 
 import numpy.typing as npt
 from dask.array import Array
 
+from . import Conv2dGradients
 from ._typing import Axes, Compute, Int, IntOrPair, Layout, Padding, PaddingMode
 
 __all__ = [
@@ -14,12 +15,8 @@ __all__ = [
     "max_pool2d",
     "avg_pool2d",
     "conv2d_backward",
+    "task_threads",
 ]
-
-class _Gradients(NamedTuple):
-    input: Any
-    weight: Any
-    bias: Any
 
 def correlate2d(
     x: Array,
@@ -56,6 +53,7 @@ def conv2d(
     padding_mode: PaddingMode = "zeros",
     layout: Layout = "NCHW",
 ) -> Array: ...
+@overload
 def max_pool2d(
     x: Array,
     kernel_size: IntOrPair,
@@ -65,8 +63,35 @@ def max_pool2d(
     padding: Padding = 0,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
+    return_indices: Literal[False] = False,
     axes: Axes = (-2, -1),
 ) -> Array: ...
+@overload
+def max_pool2d(
+    x: Array,
+    kernel_size: IntOrPair,
+    /,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    return_indices: Literal[True],
+    axes: Axes = (-2, -1),
+) -> tuple[Array, Array]: ...
+@overload
+def max_pool2d(
+    x: Array,
+    kernel_size: IntOrPair,
+    /,
+    *,
+    stride: IntOrPair | None = None,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool,
+    axes: Axes = (-2, -1),
+) -> Array | tuple[Array, Array]: ...
 def avg_pool2d(
     x: Array,
     kernel_size: IntOrPair,
@@ -92,4 +117,5 @@ def conv2d_backward(
     padding_mode: PaddingMode = "zeros",
     compute: Compute | Iterable[Compute] = ("input", "weight", "bias"),
     layout: Layout = "NCHW",
-) -> _Gradients: ...
+) -> Conv2dGradients[Array | None, Array | None, Array | None]: ...
+def task_threads() -> int: ...

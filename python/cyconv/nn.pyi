@@ -62,6 +62,8 @@ class Module:
     def output_shape(self, input_shape: Iterable[Int]) -> tuple[int, ...]: ...
     def train(self, mode: bool = True) -> Self: ...
     def eval(self) -> Self: ...
+    def modules(self) -> Iterator[Module]: ...
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]: ...
     def state_dict(self) -> dict[str, _Array]: ...
     def load_state_dict(self, state_dict: Mapping[str, npt.ArrayLike]) -> None: ...
 
@@ -142,6 +144,7 @@ class MaxPool2d(Module):
         padding: Padding = 0,
         dilation: IntOrPair = 1,
         ceil_mode: bool = False,
+        layout: Layout = "NCHW",
     ) -> None: ...
 
 class AvgPool2d(Module):
@@ -156,10 +159,11 @@ class AvgPool2d(Module):
         ceil_mode: bool = False,
         count_include_pad: bool = True,
         divisor_override: Int | None = None,
+        layout: Layout = "NCHW",
     ) -> None: ...
 
 class AdaptiveAvgPool2d(Module):
-    def __init__(self, output_size: PoolOutputSize) -> None: ...
+    def __init__(self, output_size: PoolOutputSize, *, layout: Layout = "NCHW") -> None: ...
 
 class BatchNorm2d(Module):
     num_features: int
@@ -170,7 +174,13 @@ class BatchNorm2d(Module):
     running_mean: _Floating
     running_var: _Floating
     def __init__(
-        self, num_features: Int, *, eps: float = 1e-5, momentum: float = 0.1, dtype: _DType = ...
+        self,
+        num_features: Int,
+        *,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        dtype: _DType = ...,
+        layout: Layout = "NCHW",
     ) -> None: ...
 
 class Dropout(Module):
@@ -184,7 +194,7 @@ class Sigmoid(Module):
     def __init__(self) -> None: ...
 
 class Flatten(Module):
-    def __init__(self) -> None: ...
+    def __init__(self, layout: Layout = "NCHW") -> None: ...
 
 class Sequential(Module):
     layers: list[Module]
@@ -195,8 +205,9 @@ class Sequential(Module):
     def summary(self, input_shape: Iterable[Int]) -> str: ...
 
 class Residual(Module):
-    # The constructor is the "nn" branch's; reconcile with stubtest after merging.
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    body: Module
+    shortcut: Module | None
+    def __init__(self, body: Module, shortcut: Module | None = None) -> None: ...
 
 def mse_loss(
     pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["mean", "sum"] = "mean"

@@ -205,6 +205,13 @@ up = nn.ConvTranspose2d(8, 3, 2, stride=2, padding=0, output_padding=0, groups=1
                         dilation=1, dtype=np.float64, rng=rng)
 up.forward(np.zeros((1, 8, 4, 4)))
 nn.Linear(3, 2).forward([[1.0, 2.0, 3.0]])
+block = nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2)), shortcut=None)
+named: list[tuple[str, nn.Parameter]] = block.named_parameters()
+every: list[nn.Module] = list(block.modules())
+nhwc_model = nn.Sequential(nn.Conv2d(3, 4, 3, layout="NHWC"), nn.MaxPool2d(2, layout="NHWC"),
+                           nn.BatchNorm2d(4, layout="NHWC"), nn.AdaptiveAvgPool2d(1, layout="NHWC"),
+                           nn.Flatten(layout="NHWC"))
+print(named, every, nhwc_model)
 
 # --- cyconv.d2l
 from cyconv import d2l  # noqa: E402
