@@ -140,3 +140,28 @@ def test_jax_tracer_is_refused_but_a_jax_array_converts():
     with pytest.raises(TypeError, match=r"x is a JAX tracer .*jax\.pure_callback"):
         jax.grad(lambda x: jnp.sum(cyconv.correlate2d(x, K)))(jnp.ones((3, 3)))
     np.testing.assert_array_equal(cyconv.correlate2d(jnp.ones((3, 3)), K), np.full((2, 2), 4.0))
+
+
+def test_nchw_array_given_as_nhwc_is_named():
+    """The shape check sees NCHW order; with layout='NHWC' the hint names the caller's axes."""
+    from cyconv._shapes import _check_conv_shapes
+
+    user = (2, 3, 224, 224)  # channels first, passed with layout='NHWC'
+    nchw = user[:-3] + (user[-1],) + user[-3:-1]
+    with pytest.raises(ValueError, match=r"input has 224 channels on axis 3 \(layout='NHWC'\) but 3 on axis 1: "
+                                         r"is it NCHW \(channels first\)\? pass layout='NCHW'"):
+        _check_conv_shapes(nchw, (16, 3, 3, 3), 1, "input", "weight", layout="NHWC")
+
+
+def _has_layout():
+    try:
+        cyconv.conv2d(np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)), layout="NHWC")
+    except TypeError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_layout(), reason="conv2d has no layout= on this branch")
+def test_nchw_array_given_as_nhwc_through_conv2d():
+    with pytest.raises(ValueError, match=r"is it NCHW \(channels first\)\? pass layout='NCHW'"):
+        cyconv.conv2d(np.ones((2, 3, 224, 224)), np.ones((16, 3, 3, 3)), layout="NHWC")

@@ -304,8 +304,11 @@ def conv2d_output_shape(input_shape, weight_shape, *, stride=1, padding=0, dilat
     return lead + (weight_shape[0],) + _conv_out_hw(hw, weight_shape[2:], stride, pads, dilation)
 
 
-def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
-    """Check conv2d shapes; return (batch prefix, (H, W))."""
+def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname, layout="NCHW"):
+    """Check conv2d shapes (``input_shape`` in NCHW order); return (batch prefix, (H, W)).
+
+    ``layout`` is the caller's layout, for the hint of a channel mismatch only.
+    """
     if len(input_shape) not in (3, 4):
         raise ValueError(
             f"{xname} must have shape (N, C_in, H, W) or (C_in, H, W), got {len(input_shape)} "
@@ -324,14 +327,14 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
     c_in = input_shape[-3]
     if c_in % groups:
         raise ValueError(f"groups={groups} must divide the {c_in} input channels"
-                         + _channel_hint(input_shape, weight_shape, groups, xname))
+                         + _channel_hint(input_shape, weight_shape, groups, xname, layout))
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the {c_out} output channels ({wname} shape {weight_shape})")
     if c_per_group * groups != c_in:
         raise ValueError(
             f"{xname} has {c_in} channels but {wname} expects C_in/groups * groups = "
             f"{c_per_group} * {groups} = {c_per_group * groups} (shape {weight_shape})"
-            + _channel_hint(input_shape, weight_shape, groups, xname)
+            + _channel_hint(input_shape, weight_shape, groups, xname, layout)
         )
     hw = _spatial(input_shape, xname)
     return input_shape[:-3], hw
@@ -339,18 +342,21 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
 
 def _channel_hint(input_shape, weight_shape, groups, xname, layout="NCHW"):
     """'' or a sentence on the likely cause of a channel mismatch: a channels-last input
-    (or a channels-first one given as NHWC) or a weight in another library's layout."""
+    given as NCHW (or a channels-first one given as NHWC), or a weight in another library's
+    layout. ``input_shape`` is in NCHW order, (N, C, H, W) or (C, H, W), as
+    _check_conv_shapes sees it; ``layout`` is what the caller passed, and the axes named in
+    the message are those of the caller's array."""
     c_out, c_per_group, kh, kw = weight_shape
     want = c_per_group * groups
     nd = len(input_shape)
-    c_axis, other_axis = (nd - 3, nd - 1) if layout == "NCHW" else (nd - 1, nd - 3)
-    if input_shape[other_axis] == want and input_shape[c_axis] != want:
-        if layout == "NCHW":
-            return (f": {xname} has {input_shape[c_axis]} channels on axis {c_axis} but {want} on "
-                    f"axis {other_axis}: is it NHWC (channels last)? pass layout='NHWC'")
-        return (f": {xname} has {input_shape[c_axis]} channels on axis {c_axis} but {want} on "
-                f"axis {other_axis}: is it NCHW (channels first)? pass layout='NCHW'")
-    c_in = input_shape[c_axis]
+    c_in = input_shape[nd - 3]
+    if layout == "NCHW" and input_shape[nd - 1] == want and c_in != want:
+        return (f": {xname} has {c_in} channels on axis {nd - 3} but {want} on axis {nd - 1}: "
+                f"is it NHWC (channels last)? pass layout='NHWC'")
+    if layout == "NHWC" and input_shape[nd - 2] == want and c_in != want:
+        # the caller's (.., H, W, C) is (.., C, H, W) here: its axis nd-3 is our H axis
+        return (f": {xname} has {c_in} channels on axis {nd - 1} (layout='NHWC') but {want} on "
+                f"axis {nd - 3}: is it NCHW (channels first)? pass layout='NCHW'")
     if groups == 1 and c_out == c_in and c_per_group != c_in:
         return (f"; weight axis 0 has the input's {c_in} channels: cyconv's conv2d weight is "
                 f"(C_out, C_in/groups, kh, kw), PyTorch's layout. Is it a (C_in, C_out, kh, kw) "
