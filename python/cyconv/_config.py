@@ -15,6 +15,22 @@ def get_num_threads():
 
     Defaults to all cores (or ``OMP_NUM_THREADS``); ``threadpoolctl`` limits it too,
     since the kernels run on the OpenMP pool it controls.
+
+    Returns
+    -------
+    int
+        The thread count (1 in a build without OpenMP).
+
+    See Also
+    --------
+    set_num_threads : Change it.
+    show_config : The OpenMP runtime and the processor count.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.get_num_threads() >= 1
+    True
     """
     return _runtime.get_num_threads()
 
@@ -22,7 +38,35 @@ def get_num_threads():
 def set_num_threads(n):
     """Use ``n`` threads (>= 1) for kernel calls made from this thread.
 
-    Results do not depend on the thread count (to floating-point tolerance).
+    Results do not depend on the thread count (to floating-point tolerance). The
+    setting is per calling thread, as ``threadpoolctl`` and OpenMP's
+    ``omp_set_num_threads`` make it: other threads keep theirs. NumPy's BLAS, which
+    the GEMM strategies call, has its own thread pool (``threadpoolctl`` limits both).
+
+    Parameters
+    ----------
+    n : int
+        The thread count, >= 1.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n < 1``.
+
+    See Also
+    --------
+    get_num_threads : The count in force.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> before = cyconv.get_num_threads()
+    >>> cyconv.set_num_threads(1)
+    >>> cyconv.get_num_threads()
+    1
+    >>> cyconv.set_num_threads(before)
     """
     n = _int(n, "n")
     if n < 1:
@@ -47,6 +91,10 @@ def show_config(file=None):
     ----------
     file : file-like, optional
         Where to print; ``sys.stdout`` by default.
+
+    See Also
+    --------
+    set_num_threads, get_num_threads : The thread count.
 
     Examples
     --------

@@ -287,6 +287,15 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
         Bad shapes, channel or group mismatch, a kernel larger than the padded
         input, a bad ``padding``/``padding_mode``, a bad ``out``.
 
+    See Also
+    --------
+    conv2d_backward : Its gradients with respect to x, weight and bias.
+    conv_transpose2d : Its adjoint with respect to the input (upsampling).
+    correlate2d : One kernel over every plane (no channel mixing).
+    convolve2d : The same with the kernel flipped (true convolution).
+    conv2d_output_shape : The result shape, without computing.
+    cyconv.nn.Conv2d : The layer (parameters, forward and backward).
+
     Examples
     --------
     >>> import numpy as np
@@ -432,6 +441,13 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
     TypeError, ValueError
         As for :func:`cyconv.conv2d`.
 
+    See Also
+    --------
+    convolve2d : True convolution (the kernel flipped).
+    conv2d : Many input and output channels, groups and bias.
+    conv2d_backward : Gradients (give the planes as one-channel images).
+    output_size : The output length of one axis.
+
     Examples
     --------
     >>> import numpy as np
@@ -471,6 +487,12 @@ def convolve2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="z
     ------
     TypeError, ValueError
         As for :func:`cyconv.conv2d`.
+
+    See Also
+    --------
+    correlate2d : Cross-correlation (the kernel not flipped).
+    conv2d : Multi-channel cross-correlation.
+    output_size : The output length of one axis.
 
     Examples
     --------

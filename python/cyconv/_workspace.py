@@ -22,6 +22,10 @@ def get_workspace_limit():
     int
         The limit in bytes (default 64 MiB).
 
+    See Also
+    --------
+    set_workspace_limit : Change it.
+
     Examples
     --------
     >>> import cyconv
@@ -53,6 +57,10 @@ def set_workspace_limit(nbytes):
         If ``nbytes`` is not an integer.
     ValueError
         If ``nbytes`` is negative.
+
+    See Also
+    --------
+    get_workspace_limit : The limit in force.
 
     Examples
     --------
