@@ -5,11 +5,11 @@ array equal (to float tolerance) to ``cyconv.conv2d(x.compute(), w)``, with its 
 shape and dtype declared before anything is computed:
 
 - chunks along the batch (and any other non-spatial) axis map block by block;
-- chunks along ``H`` and ``W`` get exact halos from the receptive field: each output
-  chunk is the set of windows that start in one input chunk, and its task gathers
-  exactly the input cells those windows read, from as many neighbouring chunks as that
-  takes (a chunk may be smaller than the halo). Output chunks therefore start on the
-  stride grid. Padding, asymmetric or not, and the padding modes are applied at the
+- chunks along ``H`` and ``W`` get exact halos from the receptive field: output ``o``
+  belongs to the input chunk that holds cell ``o*stride`` (so ``'same'`` padding at
+  stride 1 keeps the chunks, stride 2 halves them), and each output chunk's task gathers
+  exactly the input cells its windows read, from as many neighbouring chunks as that
+  takes (a chunk may be smaller than the halo). Padding, asymmetric or not, and the padding modes are applied at the
   array's true boundary only (``'circular'`` wraps to the far chunk);
 - the weight and bias gradients of :func:`conv2d_backward` are tree-reduced sums of the
   per-chunk gradients; the input gradient adds the halo contributions of neighbouring
@@ -138,7 +138,7 @@ class _Piece(NamedTuple):
 
 
 def _axis_plan(n, chunks, k, s, d, pad, *, ceil_mode=False, np_mode=None, pool=False):
-    """Split one spatial axis: each input chunk gets the outputs whose window starts in it."""
+    """Split one spatial axis into output chunks, one per input chunk (those left empty dropped)."""
     before, after = pad
     keff = d * (k - 1) + 1
     total = n + before + after
@@ -149,10 +149,12 @@ def _axis_plan(n, chunks, k, s, d, pad, *, ceil_mode=False, np_mode=None, pool=F
     else:
         n_out = (total - keff) // s + 1
     bounds = np.cumsum((0,) + tuple(chunks))
-    starts = np.arange(n_out) * s - before
-    group = np.searchsorted(bounds, np.clip(starts, 0, n - 1), side="right") - 1
+    # Output o goes with the input chunk holding cell o*s (its window's start in padded
+    # coordinates): 'same' padding at stride 1 keeps the input's chunks.
+    group = np.searchsorted(bounds, np.clip(np.arange(n_out) * s, 0, n - 1), side="right") - 1
     cuts = np.concatenate(([0], np.flatnonzero(np.diff(group)) + 1, [n_out]))
     single = len(chunks) == 1
+    padded = None if np_mode is None else np.pad(np.arange(n), (before, after), mode=np_mode)
     pieces = []
     for o0, o1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
         p0 = o0 * s
@@ -168,7 +170,7 @@ def _axis_plan(n, chunks, k, s, d, pad, *, ceil_mode=False, np_mode=None, pool=F
                 idx = np.arange(p0, p1) - before
                 idx[(idx < 0) | (idx >= n)] = -1
             else:
-                idx = np.pad(np.arange(n), (before, after), mode=np_mode)[p0:p1]
+                idx = padded[p0:p1]
             pieces.append(_Piece(o0, o1, idx, (0, 0), False, False))
     return pieces, bounds
 
@@ -806,26 +808,30 @@ def _input_gradient(pieces, gname, x, ah, aw, plans, dtype):
     """Overlap-add: each block of ``x``'s chunks sums its cells of the pieces' input gradients."""
     (hp, hb), (wp, wb) = plans
     others = [ax for ax in range(x.ndim) if ax not in (ah, aw)]
-    back_h = {(i, c): _map_back(p, hb, c) for i, p in enumerate(hp) for c in range(len(hb) - 1)}
-    back_w = {(j, c): _map_back(p, wb, c) for j, p in enumerate(wp) for c in range(len(wb) - 1)}
+    back_h, back_w = _touching(hp, hb), _touching(wp, wb)
     layer = {}
     for idx in itertools.product(*(range(x.numblocks[ax]) for ax in others)):
         for hc in range(len(hb) - 1):
             for wc in range(len(wb) - 1):
                 contribs = []
-                for i in range(len(hp)):
-                    rows = back_h[i, hc]
-                    if _empty(rows[0]):
-                        continue
-                    for j in range(len(wp)):
-                        cols = back_w[j, wc]
-                        if not _empty(cols[0]):
-                            contribs += [rows, cols, (pieces.name,) + _place(x.ndim, others, idx, ah, aw, i, j)]
+                for i, rows in back_h[hc]:
+                    for j, cols in back_w[wc]:
+                        contribs += [rows, cols, (pieces.name,) + _place(x.ndim, others, idx, ah, aw, i, j)]
                 key = _place(x.ndim, others, idx, ah, aw, hc, wc)
                 shape = tuple(x.chunks[ax][v] for ax, v in enumerate(key))
                 layer[(gname,) + key] = (_overlap_add, shape, dtype, ah, aw, *contribs)
     graph = HighLevelGraph.from_collections(gname, layer, dependencies=[pieces])
     return da.Array(graph, gname, x.chunks, meta=np.empty((0,) * x.ndim, dtype))
+
+
+def _touching(pieces, bounds):
+    """For each input chunk: the pieces that read it, with where their cells land in it."""
+    touching = [[] for _ in range(len(bounds) - 1)]
+    for i, p in enumerate(pieces):
+        real = p.src[p.src >= 0]
+        for c in np.unique(np.searchsorted(bounds, real, side="right") - 1).tolist():
+            touching[c].append((i, _map_back(p, bounds, c)))
+    return touching
 
 
 def _place(ndim, others, idx, ah, aw, i, j):
@@ -841,5 +847,3 @@ def _identity(v):
     return v
 
 
-def _empty(sel):
-    return (sel.stop - sel.start) <= 0 if isinstance(sel, slice) else sel.size == 0
