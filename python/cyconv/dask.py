@@ -40,10 +40,8 @@ import dask.array as da
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from . import _config
-from . import _convolution as _conv
-from . import _convolution_grad as _conv_grad
-from . import _pooling as _pool
+import cyconv as _cy
+
 from ._shapes import _padding, _pair
 
 __all__ = ["conv2d", "correlate2d", "convolve2d", "max_pool2d", "avg_pool2d", "conv2d_backward",
@@ -111,15 +109,15 @@ def task_threads():
 
 def _in_task(fn, *args, **kwargs):
     """Run ``fn`` with this thread's kernel threads limited to :func:`task_threads`."""
-    before = _config.get_num_threads()
+    before = _cy.get_num_threads()
     n = min(before, task_threads())
     if n == before:
         return fn(*args, **kwargs)
-    _config.set_num_threads(n)
+    _cy.set_num_threads(n)
     try:
         return fn(*args, **kwargs)
     finally:
-        _config.set_num_threads(before)
+        _cy.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------------------
@@ -363,18 +361,12 @@ def _conv_geometry(x, weight, stride, padding, dilation, groups, padding_mode, l
     if not isinstance(padding_mode, str) or padding_mode not in _NP_MODES:
         raise ValueError(f"padding_mode must be one of {', '.join(map(repr, _NP_MODES))}; got {padding_mode!r}")
     nchw_shape = x.shape if layout == "NCHW" else x.shape[:-3] + (x.shape[-1],) + x.shape[-3:-1]
-    out_shape = _conv_grad_shape_check(nchw_shape, weight.shape, stride, padding, dilation, groups)
+    out_shape = _cy.conv2d_output_shape(nchw_shape, weight.shape, stride=stride, padding=padding,
+                                        dilation=dilation, groups=groups)
     k = tuple(weight.shape[2:])
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
     pads = _padding(padding, k, d)
     return c_ax, ah, aw, k, s, d, pads, out_shape
-
-
-def _conv_grad_shape_check(nchw_shape, wshape, stride, padding, dilation, groups):
-    from ._shapes import conv2d_output_shape
-
-    return conv2d_output_shape(nchw_shape, wshape, stride=stride, padding=padding, dilation=dilation,
-                               groups=groups)
 
 
 def _plans(x, ah, aw, k, s, d, pads, **kw):
@@ -423,15 +415,15 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     b = _as_single(bias, "bias")
     c_ax, ah, aw, k, s, d, pads, out_shape = _conv_geometry(x, w, stride, padding, dilation, groups,
                                                             padding_mode, layout)
-    _, transpose = _layout_kw(_conv.conv2d, layout)
+    _, transpose = _layout_kw(_cy.conv2d, layout)
     tiny = np.zeros((1, w.shape[1] * groups) + tuple(d_ * (k_ - 1) + 1 for k_, d_ in zip(k, d)), x.dtype)
-    dtype = _meta_dtype(_conv.conv2d, tiny, np.zeros(w.shape, w.dtype),
+    dtype = _meta_dtype(_cy.conv2d, tiny, np.zeros(w.shape, w.dtype),
                         None if b is None else np.zeros(b.shape, b.dtype), stride=s, dilation=d, groups=groups,
                         padding_mode=padding_mode)
     x = x.rechunk({c_ax: -1})
     plans = _plans(x, ah, aw, k, s, d, pads, np_mode=_NP_MODES[padding_mode])
     name = "cyconv-conv2d-" + tokenize(x, w, b, s, pads, d, groups, padding_mode, layout)
-    local = functools.partial(_conv_local, fn=_conv.conv2d, stride=s, dilation=d, groups=groups,
+    local = functools.partial(_conv_local, fn=_cy.conv2d, stride=s, dilation=d, groups=groups,
                               mode=padding_mode, layout=layout, transpose=transpose)
     extra = [w] if b is None else [w, b]
     dsk = _spatial_layer(name, x, ah, aw, plans, local, extra)
@@ -462,7 +454,7 @@ def _plane_axes(x, axes, fn):
     return ax[0], ax[1], tuple(axes)
 
 
-def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, fn, flip):
+def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, fn):
     x = _check_dask(x, "x")
     ah, aw, axes_kw = _plane_axes(x, axes, fn)
     kern = np.asarray(kernel.compute() if isinstance(kernel, da.Array) else kernel)
@@ -470,10 +462,8 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, fn, fl
         raise ValueError(f"kernel must be 2-D (kh, kw), got shape {kern.shape}")
     if not isinstance(padding_mode, str) or padding_mode not in _NP_MODES:
         raise ValueError(f"padding_mode must be one of {', '.join(map(repr, _NP_MODES))}; got {padding_mode!r}")
-    from ._shapes import conv2d_output_shape
-
     hw = (x.shape[ah], x.shape[aw])
-    out_hw = conv2d_output_shape((1, 1) + hw, (1, 1) + kern.shape, stride=stride, padding=padding,
+    out_hw = _cy.conv2d_output_shape((1, 1) + hw, (1, 1) + kern.shape, stride=stride, padding=padding,
                                  dilation=dilation)[2:]
     k = kern.shape
     s, d = _pair(stride, "stride"), _pair(dilation, "dilation")
@@ -504,13 +494,13 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
     >>> out.chunks
     ((3, 3, 2), (3, 3, 2))
     """
-    return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _conv.correlate2d, False)
+    return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _cy.correlate2d)
 
 
 def convolve2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="zeros", axes=None):
     """:func:`cyconv.convolve2d` (true convolution) of a dask array, chunk by chunk; see
     :func:`correlate2d`."""
-    return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _conv.convolve2d, True)
+    return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _cy.convolve2d)
 
 
 # ----------------------------------------------------------------------------------------
@@ -521,7 +511,7 @@ def _max_local(piece, ph, pw, *, k, stride, dilation, axes, return_indices, full
     kw = {} if axes is None else {"axes": axes}
     ceil = ph.ceil or pw.ceil
     # ceil_mode changes nothing on an axis whose local padding already ends the windows.
-    res = _pool.max_pool2d(piece, k, stride=stride, padding=_pads(ph, pw), dilation=dilation,
+    res = _cy.max_pool2d(piece, k, stride=stride, padding=_pads(ph, pw), dilation=dilation,
                            ceil_mode=ceil, return_indices=return_indices, **kw)
     if not return_indices:
         return res
@@ -546,9 +536,7 @@ def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, axes, fn):
     s = k if stride is None else _pair(stride, "stride")
     d = _pair(dilation, "dilation")
     pads = _padding(padding, k, d)
-    from ._shapes import pool2d_output_shape
-
-    pool2d_output_shape((x.shape[ah], x.shape[aw]), k, stride=s, padding=pads, dilation=d,
+    _cy.pool2d_output_shape((x.shape[ah], x.shape[aw]), k, stride=s, padding=pads, dilation=d,
                         ceil_mode=ceil_mode)
     return x, ah, aw, axes_kw, k, s, d, pads
 
@@ -569,13 +557,13 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     ((1, 1), (3,), (2, 2, 1), (3, 2))
     """
     x, ah, aw, axes_kw, k, s, d, pads = _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, axes,
-                                                    _pool.max_pool2d)
+                                                    _cy.max_pool2d)
     if not isinstance(return_indices, (bool, np.bool_)):
         raise TypeError(f"return_indices must be a bool, got {return_indices!r}")
     # validates every option (and the dilated windows) on one thin plane per axis
-    hcol = _pool.max_pool2d(np.zeros((x.shape[ah], 1), x.dtype), (k[0], 1), stride=(s[0], 1),
+    hcol = _cy.max_pool2d(np.zeros((x.shape[ah], 1), x.dtype), (k[0], 1), stride=(s[0], 1),
                             padding=(pads[0], (0, 0)), dilation=(d[0], 1), ceil_mode=ceil_mode)
-    _pool.max_pool2d(np.zeros((1, x.shape[aw]), x.dtype), (1, k[1]), stride=(1, s[1]),
+    _cy.max_pool2d(np.zeros((1, x.shape[aw]), x.dtype), (1, k[1]), stride=(1, s[1]),
                      padding=((0, 0), pads[1]), dilation=(1, d[1]), ceil_mode=ceil_mode)
     plans = _pool_plans(x, ah, aw, k, s, d, pads, ceil_mode)
     name = "cyconv-max_pool2d-" + tokenize(x, k, s, pads, d, ceil_mode, return_indices, axes_kw)
@@ -607,7 +595,7 @@ def _flat_keys(keys):
 
 def _avg_local(piece, ph, pw, *, k, stride, axes, count_include_pad, divisor_override):
     kw = {} if axes is None else {"axes": axes}
-    return _pool.avg_pool2d(piece, k, stride=stride, padding=_pads(ph, pw), ceil_mode=ph.ceil or pw.ceil,
+    return _cy.avg_pool2d(piece, k, stride=stride, padding=_pads(ph, pw), ceil_mode=ph.ceil or pw.ceil,
                             count_include_pad=count_include_pad, divisor_override=divisor_override, **kw)
 
 
@@ -625,9 +613,9 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
     True
     """
     x, ah, aw, axes_kw, k, s, d, pads = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, axes,
-                                                    _pool.avg_pool2d)
+                                                    _cy.avg_pool2d)
     # validates the options; the dtype of the result
-    dtype = _pool.avg_pool2d(np.zeros(k, x.dtype), k, count_include_pad=count_include_pad,
+    dtype = _cy.avg_pool2d(np.zeros(k, x.dtype), k, count_include_pad=count_include_pad,
                              divisor_override=divisor_override).dtype
     plans = _pool_plans(x, ah, aw, k, s, d, pads, ceil_mode)
     name = "cyconv-avg_pool2d-" + tokenize(x, k, s, pads, ceil_mode, count_include_pad, divisor_override, axes_kw)
@@ -646,7 +634,7 @@ def _grad_local(piece, ph, pw, go, weight, *, stride, dilation, groups, mode, co
     kw = {} if transpose or layout == "NCHW" else {"layout": layout}
     if transpose:
         piece, go = _to_nchw(piece, "NHWC"), _to_nchw(go, "NHWC")
-    r = _conv_grad.conv2d_backward(go, piece, weight, stride=stride, padding=_pads(ph, pw), dilation=dilation,
+    r = _cy.conv2d_backward(go, piece, weight, stride=stride, padding=_pads(ph, pw), dilation=dilation,
                                    groups=groups, padding_mode=pm, compute=compute, **kw)
     dx = r.input
     if transpose and dx is not None:
@@ -760,17 +748,17 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     go = grad_output if isinstance(grad_output, da.Array) else da.from_array(np.asarray(grad_output))
     go = _check_dask(go, "grad_output")
     w = _as_single(weight, "weight")
-    want = _conv_grad._compute_set(compute)
     c_ax, ah, aw, k, s, d, pads, out_shape = _conv_geometry(x, w, stride, padding, dilation, groups,
                                                             padding_mode, layout)
     expect = out_shape if layout == "NCHW" else out_shape[:-3] + out_shape[-2:] + (out_shape[-3],)
     if go.shape != expect:
         raise ValueError(f"grad_output has shape {go.shape}, expected the forward output shape {expect}")
-    _, transpose = _layout_kw(_conv_grad.conv2d_backward, layout)
+    _, transpose = _layout_kw(_cy.conv2d_backward, layout)
     tiny = np.zeros((1, w.shape[1] * groups) + tuple(d_ * (k_ - 1) + 1 for k_, d_ in zip(k, d)), x.dtype)
-    tiny_r = _conv_grad.conv2d_backward(np.zeros((1, w.shape[0], 1, 1), go.dtype), tiny, np.zeros(w.shape, w.dtype),
-                                        stride=s, dilation=d, groups=groups, padding_mode=padding_mode,
-                                        compute=tuple(want) or ("bias",))
+    # validates the options (compute too); the result type and dtypes
+    tiny_r = _cy.conv2d_backward(np.zeros((1, w.shape[0], 1, 1), go.dtype), tiny, np.zeros(w.shape, w.dtype),
+                                 stride=s, dilation=d, groups=groups, padding_mode=padding_mode, compute=compute)
+    want = {name for name in ("input", "weight", "bias") if getattr(tiny_r, name) is not None}
     x = x.rechunk({c_ax: -1})
     plans = _plans(x, ah, aw, k, s, d, pads, np_mode=_NP_MODES[padding_mode])
     out_chunks = _out_chunks(x, ah, aw, plans, {c_ax: (w.shape[0],)})
@@ -801,7 +789,7 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
             dtype = getattr(tiny_r, what).dtype
             result[what] = da.Array(graph, rname, tuple((n,) for n in shape),
                                     meta=np.empty((0,) * len(shape), dtype))
-    return _conv_grad.Conv2dGradients(result["input"], result["weight"], result["bias"])
+    return type(tiny_r)(result["input"], result["weight"], result["bias"])
 
 
 def _input_gradient(pieces, gname, x, ah, aw, plans, dtype):
