@@ -362,3 +362,53 @@ def test_import_cyconv_does_not_import_dask():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     code = "import sys, cyconv.dask; assert 'dask.array' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _random_chunks(rng, n):
+    cuts = np.sort(rng.choice(np.arange(1, n), size=int(rng.integers(0, min(4, n - 1) + 1)), replace=False))
+    return tuple(int(v) for v in np.diff(np.concatenate(([0], cuts, [n]))))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_geometries(seed):
+    """Random sizes, kernels, strides, dilations, asymmetric paddings, modes and chunks."""
+    rng = np.random.default_rng(100 + seed)
+    H, W = (int(v) for v in rng.integers(3, 16, 2))
+    k = tuple(int(v) for v in rng.integers(1, 5, 2))
+    s = tuple(int(v) for v in rng.integers(1, 4, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    pads = tuple(tuple(int(v) for v in rng.integers(0, 4, 2)) for _ in range(2))
+    mode = ["zeros", "reflect", "replicate", "circular"][seed % 4]
+    if mode == "reflect":
+        pads = tuple(tuple(min(p, n - 1) for p in pair) for pair, n in zip(pads, (H, W)))
+    if mode == "circular":
+        pads = tuple(tuple(min(p, n) for p in pair) for pair, n in zip(pads, (H, W)))
+    geom = dict(stride=s, dilation=d, padding=pads, padding_mode=mode)
+    x = rng.standard_normal((2, 2, H, W))
+    w = rng.standard_normal((3, 2) + k)
+    try:
+        ref = cyconv.conv2d(x, w, **geom)
+    except ValueError:
+        pytest.skip("geometry the in-memory function refuses")
+    chunks = ((1, 1), (2,), _random_chunks(rng, H), _random_chunks(rng, W))
+    xd = da.from_array(x, chunks=chunks)
+    y = cd.conv2d(xd, w, **geom)
+    (got,) = _compute(y, scheduler="sync")
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    _check_blocks(y, got)
+    g = rng.standard_normal(ref.shape)
+    r = cd.conv2d_backward(g, xd, w, **geom)
+    for a, e in zip(_compute(*r, scheduler="sync"), cyconv.conv2d_backward(g, x, w, **geom)):
+        np.testing.assert_allclose(a, e, rtol=1e-11, atol=1e-11)
+    # pooling on the same chunks (pools pad at most half the window, and only with zeros)
+    pk = tuple(max(2, kk) for kk in k)
+    pp = tuple(tuple(min(p, (dd * (kk - 1) + 1) // 2) for p in pair) for pair, kk, dd in zip(pads, pk, d))
+    cm = bool(seed % 2)
+    try:
+        rv, ri = cyconv.max_pool2d(x, pk, stride=s, padding=pp, dilation=d, ceil_mode=cm, return_indices=True)
+    except ValueError:
+        return
+    v, i = cd.max_pool2d(xd, pk, stride=s, padding=pp, dilation=d, ceil_mode=cm, return_indices=True)
+    gv, gi = _compute(v, i, scheduler="sync")
+    np.testing.assert_array_equal(gv, rv)
+    np.testing.assert_array_equal(gi, ri)
