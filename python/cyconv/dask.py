@@ -442,15 +442,20 @@ def _plane_local(piece, ph, pw, kernel, *, fn, stride, dilation, mode, axes):
 
 def _plane_axes(x, axes, fn):
     """The two spatial axes (non-negative) and the ``axes=`` to pass on (None: the default)."""
-    if axes is None or tuple(axes) == (-2, -1):
-        if x.ndim < 2:
-            raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {x.shape}")
-        return x.ndim - 2, x.ndim - 1, None
+    if x.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (..., H, W), got shape {x.shape}")
+    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise ValueError(f"axes must be a pair of two different axes, got {axes!r}")
+    ax = tuple(operator.index(a) for a in axes)
+    if not all(-x.ndim <= a < x.ndim for a in ax):
+        raise ValueError(f"axes {axes!r} out of range for x with {x.ndim} dimensions")
+    ax = tuple(a % x.ndim for a in ax)
+    if ax[0] == ax[1]:
+        raise ValueError(f"axes must be two different axes, got {axes!r}")
+    if ax == (x.ndim - 2, x.ndim - 1):
+        return ax[0], ax[1], None
     if not _supports(fn, "axes"):
         raise TypeError(f"this cyconv's {fn.__name__} has no axes= option")
-    ax = tuple(operator.index(a) % x.ndim for a in axes)
-    if len(ax) != 2 or ax[0] == ax[1]:
-        raise ValueError(f"axes must be two different axes, got {axes!r}")
     return ax[0], ax[1], tuple(axes)
 
 
@@ -480,7 +485,7 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, fn):
     return y
 
 
-def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="zeros", axes=None):
+def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="zeros", axes=(-2, -1)):
     """:func:`cyconv.correlate2d` of a dask array ``(..., H, W)``, chunk by chunk.
 
     Every axis but ``H`` and ``W`` maps block by block; ``H``/``W`` chunks get exact halos.
@@ -497,7 +502,7 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
     return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _cy.correlate2d)
 
 
-def convolve2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="zeros", axes=None):
+def convolve2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="zeros", axes=(-2, -1)):
     """:func:`cyconv.convolve2d` (true convolution) of a dask array, chunk by chunk; see
     :func:`correlate2d`."""
     return _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, _cy.convolve2d)
@@ -542,7 +547,7 @@ def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, axes, fn):
 
 
 def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, axes=None):
+               return_indices=False, axes=(-2, -1)):
     """:func:`cyconv.max_pool2d` of a dask array, chunk by chunk.
 
     With ``return_indices`` the indices are ``h*W + w`` in the whole ``(H, W)`` plane, as
@@ -600,7 +605,7 @@ def _avg_local(piece, ph, pw, *, k, stride, axes, count_include_pad, divisor_ove
 
 
 def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None, axes=None):
+               divisor_override=None, axes=(-2, -1)):
     """:func:`cyconv.avg_pool2d` of a dask array, chunk by chunk (divisors as in memory).
 
     Examples
