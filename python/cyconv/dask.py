@@ -620,7 +620,7 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
     x, ah, aw, axes_kw, k, s, d, pads = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode, axes,
                                                     _cy.avg_pool2d)
     # validates the options; the dtype of the result
-    dtype = _cy.avg_pool2d(np.zeros(k, x.dtype), k, count_include_pad=count_include_pad,
+    dtype = _cy.avg_pool2d(np.zeros(k, x.dtype), k, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
                              divisor_override=divisor_override).dtype
     plans = _pool_plans(x, ah, aw, k, s, d, pads, ceil_mode)
     name = "cyconv-avg_pool2d-" + tokenize(x, k, s, pads, ceil_mode, count_include_pad, divisor_override, axes_kw)
