@@ -417,3 +417,22 @@ def test_random_geometries(seed):
     gv, gi = _compute(v, i, scheduler="sync")
     np.testing.assert_array_equal(gv, rv)
     np.testing.assert_array_equal(gi, ri)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "circular", "replicate"])
+def test_mode_padding_beyond_the_input_as_in_memory(mode):
+    """Where the in-memory function refuses a mode padding, cyconv.dask refuses it when the
+    graph is built; where it accepts it (SPEC: numpy.pad semantics for any size), the
+    chunked result equals it."""
+    x = np.arange(2 * 1 * 3 * 4, dtype=np.float64).reshape(2, 1, 3, 4)
+    w = np.ones((1, 1, 2, 2))
+    geom = dict(padding=((4, 1), (0, 5)), padding_mode=mode)
+    try:
+        ref = cyconv.conv2d(x, w, **geom)
+    except ValueError as e:
+        for chunks in [(1, 1, 3, 4), (1, 1, 1, 2)]:
+            with pytest.raises(ValueError, match=str(e).split(" got")[0].replace("(", r"\(").replace(")", r"\)")):
+                cd.conv2d(da.from_array(x, chunks=chunks), w, **geom)
+        return
+    for chunks in [(1, 1, 3, 4), (1, 1, 1, 2)]:
+        np.testing.assert_allclose(cd.conv2d(da.from_array(x, chunks=chunks), w, **geom).compute(), ref)

@@ -246,7 +246,7 @@ def _spatial_layer(name, x, ah, aw, plans, local, extra=()):
     """One task per output block: gather its halo, call ``local(piece, ph, pw, *extra)``.
 
     ``plans`` are ``(pieces, bounds)`` for the two spatial axes; every other axis of ``x``
-    maps block to block. Returns (graph dict, keys of the blocks by index).
+    maps block to block. Returns the graph dict (halo slices and piece tasks).
     """
     dsk = {}
     halo = name + "-halo"
@@ -369,6 +369,22 @@ def _conv_geometry(x, weight, stride, padding, dilation, groups, padding_mode, l
     return c_ax, ah, aw, k, s, d, pads, out_shape
 
 
+def _check_mode_padding(hw, k, s, d, pads, mode):
+    """Refuse, now, the mode paddings the in-memory function refuses, on one thin plane per axis
+    (O(H + W) work): a single-chunk axis passes the padding to it as it is."""
+    if mode == "zeros":
+        return
+    for axis in (0, 1):
+        shape, kern = [1, 1], [1, 1]
+        shape[axis], kern[axis] = hw[axis], k[axis]
+        pp = [(0, 0), (0, 0)]
+        pp[axis] = pads[axis]
+        ss, dd = [1, 1], [1, 1]
+        ss[axis], dd[axis] = s[axis], d[axis]
+        _cy.correlate2d(np.zeros(shape), np.zeros(kern), stride=tuple(ss), padding=tuple(pp), dilation=tuple(dd),
+                        padding_mode=mode)
+
+
 def _plans(x, ah, aw, k, s, d, pads, **kw):
     return (_axis_plan(x.shape[ah], x.chunks[ah], k[0], s[0], d[0], pads[0], **kw),
             _axis_plan(x.shape[aw], x.chunks[aw], k[1], s[1], d[1], pads[1], **kw))
@@ -420,6 +436,7 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     dtype = _meta_dtype(_cy.conv2d, tiny, np.zeros(w.shape, w.dtype),
                         None if b is None else np.zeros(b.shape, b.dtype), stride=s, dilation=d, groups=groups,
                         padding_mode=padding_mode)
+    _check_mode_padding((x.shape[ah], x.shape[aw]), k, s, d, pads, padding_mode)
     x = x.rechunk({c_ax: -1})
     plans = _plans(x, ah, aw, k, s, d, pads, np_mode=_NP_MODES[padding_mode])
     name = "cyconv-conv2d-" + tokenize(x, w, b, s, pads, d, groups, padding_mode, layout)
@@ -475,6 +492,7 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, axes, fn):
     pads = _padding(padding, k, d)
     tiny = np.zeros(tuple(d_ * (k_ - 1) + 1 for k_, d_ in zip(k, d)), x.dtype)
     dtype = fn(tiny, kern, stride=s, dilation=d, padding_mode=padding_mode).dtype
+    _check_mode_padding(hw, k, s, d, pads, padding_mode)
     plans = _plans(x, ah, aw, k, s, d, pads, np_mode=_NP_MODES[padding_mode])
     name = f"cyconv-{fn.__name__}-" + tokenize(x, kern, s, pads, d, padding_mode, axes_kw)
     local = functools.partial(_plane_local, fn=fn, stride=s, dilation=d, mode=padding_mode, axes=axes_kw)
@@ -764,6 +782,7 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     tiny_r = _cy.conv2d_backward(np.zeros((1, w.shape[0], 1, 1), go.dtype), tiny, np.zeros(w.shape, w.dtype),
                                  stride=s, dilation=d, groups=groups, padding_mode=padding_mode, compute=compute)
     want = {name for name in ("input", "weight", "bias") if getattr(tiny_r, name) is not None}
+    _check_mode_padding((x.shape[ah], x.shape[aw]), k, s, d, pads, padding_mode)
     x = x.rechunk({c_ax: -1})
     plans = _plans(x, ah, aw, k, s, d, pads, np_mode=_NP_MODES[padding_mode])
     out_chunks = _out_chunks(x, ah, aw, plans, {c_ax: (w.shape[0],)})
