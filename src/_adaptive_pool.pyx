@@ -20,7 +20,7 @@ maximum when it is larger or NaN, scanning the bin in row-major order of the poo
 Ties keep the first maximum; a NaN propagates and its index is the bin's last NaN (in that
 order, whichever order the cells are visited in: see _takes).
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 
@@ -95,47 +95,61 @@ def avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
                      a_start[i], a_end[i], &b_start[0], &b_end[0])
 
 
-cdef inline void _avg_back_row(const real_t* g, real_t* gi, Py_ssize_t Oa, Py_ssize_t Q,
+cdef inline void _avg_back_row(const real_t* g, real_t* gi, real_t* tmp, Py_ssize_t Q,
                                Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
-                               Py_ssize_t i0, Py_ssize_t i1,
-                               const Py_ssize_t* as_, const Py_ssize_t* ae,
-                               const Py_ssize_t* bs, const Py_ssize_t* be,
+                               Py_ssize_t i0, Py_ssize_t i1, const real_t* ra, const real_t* rb,
                                const Py_ssize_t* jlo, const Py_ssize_t* jhi) noexcept nogil:
-    """Input row ``a`` of one ``p``: gather ``g[p, i, q, j, r] / |bin(i, j)|`` over the bins
-    ``i0 <= i < i1``, ``jlo[b] <= j < jhi[b]`` that contain the cell."""
-    cdef Py_ssize_t q, b, i, j, r
+    """Input row ``a`` of one ``p``: ``sum_i sum_j g[p, i, q, j, r] * ra[i] * rb[j]`` over the bins
+    ``i0 <= i < i1``, ``jlo[b] <= j < jhi[b]`` that contain the cell (``ra``, ``rb``: the
+    reciprocal bin sizes).
+
+    Separable: first the bins of the first axis are summed into ``tmp[j, r]`` (this
+    thread's scratch row), then each cell sums its bins of the second axis from it. Both
+    inner loops run over contiguous memory.
+    """
+    cdef Py_ssize_t q, b, i, j, r, t, L = Ob * R
     cdef const real_t* gr
     cdef real_t* o
-    cdef real_t acc, ca
+    cdef real_t wgt, acc
     for q in range(Q):
+        for t in range(L):
+            tmp[t] = 0
+        for i in range(i0, i1):
+            wgt = ra[i]
+            gr = g + (i * Q + q) * L
+            for t in range(L):
+                tmp[t] = tmp[t] + gr[t] * wgt
+        if R == 1:  # NCHW: one value per cell, summed in a register
+            o = gi + q * B
+            for b in range(B):
+                acc = 0
+                for j in range(jlo[b], jhi[b]):
+                    acc = acc + tmp[j] * rb[j]
+                o[b] = acc
+            continue
         for b in range(B):
             o = gi + (q * B + b) * R
             for r in range(R):
                 o[r] = 0
-            for i in range(i0, i1):
-                ca = <real_t>(ae[i] - as_[i])
-                for j in range(jlo[b], jhi[b]):
-                    gr = g + ((i * Q + q) * Ob + j) * R
-                    if R == 1:
-                        o[0] = o[0] + gr[0] / (ca * <real_t>(be[j] - bs[j]))
-                    else:
-                        for r in range(R):
-                            o[r] = o[r] + gr[r] / (ca * <real_t>(be[j] - bs[j]))
+            for j in range(jlo[b], jhi[b]):
+                wgt = rb[j]
+                for r in range(R):
+                    o[r] = o[r] + tmp[j * R + r] * wgt
 
 
 def avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, ::1] grad_input,
-                 const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                 const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
+                 real_t[:, ::1] work, const real_t[::1] ra, const real_t[::1] rb,
                  const Py_ssize_t[::1] ilo, const Py_ssize_t[::1] ihi,
                  const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads):
     """The adjoint of :func:`avg_forward`; every ``grad_input`` cell is written once.
 
     ``ilo[a] <= i < ihi[a]`` are the output bins of the first pooled axis that contain
-    input cell ``a``, ``jlo``/``jhi`` the same for the second.
+    input cell ``a``, ``jlo``/``jhi`` the same for the second; ``ra``/``rb`` are the bins'
+    reciprocal sizes and ``work`` holds one ``Ob*R`` scratch row per thread.
     """
     cdef Py_ssize_t P = grad_input.shape[0], A = grad_input.shape[1], Q = grad_input.shape[2]
     cdef Py_ssize_t B = grad_input.shape[3], R = grad_input.shape[4]
-    cdef Py_ssize_t Oa = grad_output.shape[1], Ob = grad_output.shape[3]
+    cdef Py_ssize_t Ob = grad_output.shape[3]
     cdef Py_ssize_t u, p, a
     if P == 0 or A == 0 or Q == 0 or B == 0 or R == 0:
         return
@@ -143,9 +157,8 @@ def avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, :
         for u in prange(P * A, schedule="static", num_threads=num_threads):
             p = u // A
             a = u - p * A
-            _avg_back_row(&grad_output[p, 0, 0, 0, 0], &grad_input[p, a, 0, 0, 0], Oa, Q, B, R, Ob,
-                          ilo[a], ihi[a], &a_start[0], &a_end[0], &b_start[0], &b_end[0],
-                          &jlo[0], &jhi[0])
+            _avg_back_row(&grad_output[p, 0, 0, 0, 0], &grad_input[p, a, 0, 0, 0], &work[threadid(), 0],
+                          Q, B, R, Ob, ilo[a], ihi[a], &ra[0], &rb[0], &jlo[0], &jhi[0])
 
 
 cdef inline bint _takes(pool_t v, pool_t m, int64_t here, int64_t at) noexcept nogil:

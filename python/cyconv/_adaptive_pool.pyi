@@ -16,10 +16,9 @@ def avg_forward(
 def avg_backward(
     grad_output: npt.NDArray[np.floating],
     grad_input: npt.NDArray[np.floating],
-    a_start: npt.NDArray[np.intp],
-    a_end: npt.NDArray[np.intp],
-    b_start: npt.NDArray[np.intp],
-    b_end: npt.NDArray[np.intp],
+    work: npt.NDArray[np.floating],
+    ra: npt.NDArray[np.floating],
+    rb: npt.NDArray[np.floating],
     ilo: npt.NDArray[np.intp],
     ihi: npt.NDArray[np.intp],
     jlo: npt.NDArray[np.intp],
