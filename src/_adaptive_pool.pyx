@@ -43,6 +43,21 @@ ctypedef fused pool_t:
     longdouble_t
 
 
+cdef inline real_t _run_sum(const real_t* v, Py_ssize_t n) noexcept nogil:
+    """Sum of ``v[0:n]`` in four interleaved partial sums (independent adds pipeline; a
+    global pooling sums whole planes)."""
+    cdef real_t s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k
+    for k in range(0, n - 3, 4):
+        s0 = s0 + v[k]
+        s1 = s1 + v[k + 1]
+        s2 = s2 + v[k + 2]
+        s3 = s3 + v[k + 3]
+    for k in range(n - n % 4, n):
+        s0 = s0 + v[k]
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t Q,
                           Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
                           Py_ssize_t a0, Py_ssize_t a1,
@@ -61,10 +76,11 @@ cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t
             o = out + (q * Ob + j) * R
             if R == 1:
                 acc = 0
-                for a in range(a0, a1):
-                    xr = x + (a * Q + q) * B
-                    for b in range(bs[j], be[j]):
-                        acc = acc + xr[b]
+                if Q == 1 and bs[j] == 0 and be[j] == B:  # whole rows: one contiguous run
+                    acc = _run_sum(x + a0 * B, (a1 - a0) * B)
+                else:
+                    for a in range(a0, a1):
+                        acc = acc + _run_sum(x + (a * Q + q) * B + bs[j], be[j] - bs[j])
                 o[0] = acc / cnt
             else:
                 for r in range(R):
@@ -174,7 +190,7 @@ cdef inline bint _takes(pool_t v, pool_t m, int64_t here, int64_t at) noexcept n
     return (v > m) | ((v == m) & (here < at))
 
 
-cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_idx,
+cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_idx, bint rowmajor,
                           Py_ssize_t Q, Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
                           Py_ssize_t a0, Py_ssize_t a1,
                           const Py_ssize_t* bs, const Py_ssize_t* be,
@@ -183,14 +199,15 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
     their positions ``a*sa + b*sb`` in the pooled plane.
 
     Each bin starts from its first cell (bins are never empty), then every further cell
-    replaces the maximum as :func:`_takes` says (values only: when it is larger or NaN).
+    replaces the maximum as :func:`_takes` says; when the cells are visited in row-major
+    order (``rowmajor``), and for the values alone, that is: when it is larger or NaN.
     """
     cdef Py_ssize_t q, j, a, b, r, k
     cdef const pool_t* xr
     cdef pool_t* o
     cdef int64_t* ix
     cdef pool_t v, m
-    cdef int64_t at, here
+    cdef int64_t at, here, cur, t
     cdef bint take
     for q in range(Q):
         for j in range(Ob):
@@ -203,12 +220,20 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                 at = a0 * sa + bs[j] * sb
                 for a in range(a0, a1):
                     xr = x + (a * Q + q) * B
-                    for b in range(bs[j], be[j]):
-                        v = xr[b]
-                        here = a * sa + b * sb
-                        if _takes(v, m, here, at):
-                            m = v
-                            at = here
+                    if rowmajor:  # a later cell never wins a tie, a NaN always wins
+                        for b in range(bs[j], be[j]):
+                            v = xr[b]
+                            t = (v > m) | (v != v)
+                            m = v if t else m
+                            # arithmetic, not a branch: random data would mispredict half of them
+                            at = at + t * (a * sa + b * sb - at)
+                    else:
+                        for b in range(bs[j], be[j]):
+                            v = xr[b]
+                            here = a * sa + b * sb
+                            take = _takes(v, m, here, at)
+                            m = v if take else m
+                            at = here if take else at
                 o[0] = m
                 if with_idx:
                     ix[0] = at
@@ -224,7 +249,15 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                     for b in range(bs[j], be[j]):
                         xr = x + ((a * Q + q) * B + b) * R
                         here = a * sa + b * sb
-                        if with_idx:
+                        if with_idx and rowmajor:
+                            for r in range(R):
+                                v = xr[r]
+                                m = o[r]
+                                cur = ix[r]
+                                t = (v > m) | (v != v)
+                                o[r] = v if t else m
+                                ix[r] = cur + t * (here - cur)
+                        elif with_idx:
                             for r in range(R):
                                 v = xr[r]
                                 m = o[r]
@@ -262,5 +295,5 @@ def max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
                 ip = &indices[p, i, 0, 0, 0]
             else:
                 ip = &dummy
-            _max_row(&x[p, 0, 0, 0, 0], &out[p, i, 0, 0, 0], ip, with_idx, Q, B, R, Ob,
+            _max_row(&x[p, 0, 0, 0, 0], &out[p, i, 0, 0, 0], ip, with_idx, sa >= sb, Q, B, R, Ob,
                      a_start[i], a_end[i], &b_start[0], &b_end[0], sa, sb)
