@@ -90,13 +90,19 @@ cdef inline void _unfold_nhwc_row(const real_t* img, real_t* dst, Py_ssize_t H, 
                                   Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pl,
                                   Py_ssize_t Wo) noexcept nogil:
     """The ``Wo`` patches of one output row (window top row ``r0``), ``C`` values per tap."""
-    cdef Py_ssize_t ow, i, j, ih, iw
+    cdef Py_ssize_t ow, i, j, ih, iw, iw0
     cdef size_t nbytes = C * sizeof(real_t)
     for ow in range(Wo):
+        iw0 = ow * sw - pl
         for i in range(kh):
             ih = r0 + i * dh
+            if dw == 1 and ih >= 0 and ih < H and iw0 >= 0 and iw0 + kw <= W:
+                # an undilated kernel row inside the image: kw*C contiguous values
+                memcpy(dst, img + (ih * W + iw0) * C, kw * nbytes)
+                dst += kw * C
+                continue
             for j in range(kw):
-                iw = ow * sw - pl + j * dw
+                iw = iw0 + j * dw
                 if ih < 0 or ih >= H or iw < 0 or iw >= W:
                     memset(dst, 0, nbytes)
                 else:
