@@ -94,10 +94,18 @@ cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t
                     o[r] = o[r] / cnt
 
 
-def avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
-                const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end, int num_threads):
+def avg_forward(x, out, a_start, a_end, b_start, b_end, int num_threads):
     """``out[p, i, q, j, r]`` = mean of ``x[p, a_start[i]:a_end[i], q, b_start[j]:b_end[j], r]``."""
+    if x.itemsize == 4:
+        _avg_forward[float](x, out, a_start, a_end, b_start, b_end, num_threads)
+    else:
+        _avg_forward[double](x, out, a_start, a_end, b_start, b_end, num_threads)
+
+
+cdef void _avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
+                       const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
+                       const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
+                       int num_threads) noexcept:
     cdef Py_ssize_t P = x.shape[0], A = x.shape[1], Q = x.shape[2], B = x.shape[3], R = x.shape[4]
     cdef Py_ssize_t Oa = out.shape[1], Ob = out.shape[3]
     cdef Py_ssize_t u, p, i
@@ -153,10 +161,18 @@ cdef inline void _avg_back_row(const real_t* g, real_t* gi, real_t* tmp, Py_ssiz
                     o[r] = o[r] + tmp[j * R + r] * wgt
 
 
-def avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, ::1] grad_input,
-                 real_t[:, ::1] work, const real_t[::1] ra, const real_t[::1] rb,
-                 const Py_ssize_t[::1] ilo, const Py_ssize_t[::1] ihi,
-                 const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads):
+def avg_backward(grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, int num_threads):
+    """The adjoint of :func:`avg_forward` (see :func:`_avg_backward`)."""
+    if grad_input.itemsize == 4:
+        _avg_backward[float](grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, num_threads)
+    else:
+        _avg_backward[double](grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, num_threads)
+
+
+cdef void _avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, ::1] grad_input,
+                        real_t[:, ::1] work, const real_t[::1] ra, const real_t[::1] rb,
+                        const Py_ssize_t[::1] ilo, const Py_ssize_t[::1] ihi,
+                        const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads) noexcept:
     """The adjoint of :func:`avg_forward`; every ``grad_input`` cell is written once.
 
     ``ilo[a] <= i < ihi[a]`` are the output bins of the first pooled axis that contain
@@ -271,14 +287,11 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                                 o[r] = v if (v > m) | (v != v) else m
 
 
-def max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
-                int64_t[:, :, :, :, ::1] indices,
-                const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
-                Py_ssize_t sa, Py_ssize_t sb, int num_threads):
-    """Maxima of the bins of ``x`` into ``out``; with ``indices`` (not None) also their flat
-    positions ``a*sa + b*sb`` in the pooled plane (the caller picks ``sa``, ``sb`` so that
-    this is ``h*W + w``)."""
+cdef void _max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
+                       int64_t[:, :, :, :, ::1] indices,
+                       const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
+                       const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
+                       Py_ssize_t sa, Py_ssize_t sb, int num_threads) noexcept:
     cdef Py_ssize_t P = x.shape[0], Q = x.shape[2], B = x.shape[3], R = x.shape[4]
     cdef Py_ssize_t Oa = out.shape[1], Ob = out.shape[3]
     cdef Py_ssize_t u, p, i
@@ -297,3 +310,40 @@ def max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
                 ip = &dummy
             _max_row(&x[p, 0, 0, 0, 0], &out[p, i, 0, 0, 0], ip, with_idx, sa >= sb, Q, B, R, Ob,
                      a_start[i], a_end[i], &b_start[0], &b_end[0], sa, sb)
+
+
+def max_forward(x, out, indices, a_start, a_end, b_start, b_end, Py_ssize_t sa, Py_ssize_t sb,
+                int num_threads):
+    """Maxima of the bins of ``x`` into ``out``; with ``indices`` (not None) also their flat
+    positions ``a*sa + b*sb`` in the pooled plane (the caller picks ``sa``, ``sb`` so that
+    this is ``h*W + w``).
+
+    One entry point, dispatching on the dtype here: a ``def`` with fused arguments would
+    cost kilobytes of argument-parsing code for each of the eleven types.
+    """
+    cdef str kind = x.dtype.kind
+    cdef Py_ssize_t size = x.dtype.itemsize
+    if kind == "f":
+        if x.dtype.char == "f":
+            _max_forward[float](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif x.dtype.char == "d":
+            _max_forward[double](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        else:
+            _max_forward[longdouble_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif kind == "u":
+        if size == 1:
+            _max_forward[uint8_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif size == 2:
+            _max_forward[uint16_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif size == 4:
+            _max_forward[uint32_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        else:
+            _max_forward[uint64_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 1:
+        _max_forward[int8_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 2:
+        _max_forward[int16_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 4:
+        _max_forward[int32_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    else:
+        _max_forward[int64_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)

@@ -26,7 +26,7 @@ def avg_backward(
     num_threads: int,
 ) -> None: ...
 def max_forward(
-    x: npt.NDArray[np.generic],
+    x: npt.NDArray[np.generic],  # any dtype of max pooling: dispatched in the module
     out: npt.NDArray[np.generic],
     indices: npt.NDArray[np.int64] | None,
     a_start: npt.NDArray[np.intp],
