@@ -176,7 +176,7 @@ static void FN(pack_w_nhwc)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
 
 static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const T *x,
                             const T *w, const T *bias, T *y, size_t limit, int nthreads,
-                            cyc_interrupt *intr) {
+                            cyc_interrupt *intr, size_t *ws_bytes) {
     const int MR = uk->mr, NR = uk->nr;
     const cyc_int G = g->groups, cg = g->c_in / G, cog = g->c_out / G;
     const cyc_int khw = g->kh * g->kw, K = cg * khw, P = g->ho * g->wo;
@@ -247,12 +247,14 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
                           : cyc_threads_for(flops, tiles);
     int fail = 0;
+    size_t used = (size_t)G * wsz * item;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) reduction(+:used)
 #endif
     {
         cyc_workspace ws;
         int ok = cyc_ws_init(&ws, uk, DT, ws_mc, ws_nc, g->nhwc, 0) == 0;
+        used += ws.bytes;
         if (!ok) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -319,6 +321,8 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         cyc_ws_free(&ws);
     }
     cyc_aligned_free(wp);
+    if (ws_bytes)
+        *ws_bytes = used;
     if (fail)
         return CYC_NOMEM;
     return intr && intr->stop ? CYC_INTERRUPTED : CYC_OK;

@@ -124,6 +124,7 @@ typedef struct {
     size_t extra_bytes;
     int nc;           /* the NC this workspace was sized for (<= uk->nc, >= uk->nr) */
     int mc;
+    size_t bytes;     /* allocated in all */
 } cyc_workspace;
 
 /* Size a workspace for ukernel uk: mc rows (0: uk->mc), nc columns (0: uk->nc; rounded up
@@ -132,6 +133,7 @@ typedef struct {
 int cyc_ws_init(cyc_workspace *ws, const cyc_ukernel *uk, int dtype, int mc, int nc,
                 int with_a, size_t extra_bytes);
 void cyc_ws_free(cyc_workspace *ws);
+size_t cyc_ws_bytes(const cyc_workspace *ws);  /* what cyc_ws_init allocated */
 /* The NC honouring a byte budget per thread for packed B (never below one micro-panel). */
 int cyc_nc_for_budget(const cyc_ukernel *uk, int dtype, size_t budget_bytes);
 void *cyc_aligned_alloc(size_t bytes);   /* CYC_ALIGN-aligned; NULL when out of memory */
@@ -243,10 +245,11 @@ enum { CYC_OK = 0, CYC_INTERRUPTED = 1, CYC_NOMEM = -1 };
 
 /* y = conv2d(x, w) + bias (bias may be NULL). ws_limit: bytes of per-thread panels for all
  * threads together (shrinks NC, never below one micro-panel; never changes results).
- * nthreads: 0 = the OpenMP default (omp_get_max_threads()). intr may be NULL. */
+ * nthreads: 0 = the OpenMP default (omp_get_max_threads()). intr may be NULL.
+ * *ws_bytes (if not NULL) receives the bytes the call allocated (packed weights + panels). */
 int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                        const void *bias, void *y, size_t ws_limit, int nthreads,
-                       cyc_interrupt *intr);
+                       cyc_interrupt *intr, size_t *ws_bytes);
 
 #ifdef __cplusplus
 }
