@@ -246,6 +246,8 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     }
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
                           : cyc_threads_for(flops, tiles);
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
+                          && g->pl == 0 && g->ho == g->h && g->wo == g->w;
     int fail = 0;
     size_t used = (size_t)G * wsz * item;
 #ifdef _OPENMP
@@ -311,6 +313,10 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
                 op.m = nm; op.n = ncols; op.k = K;
                 op.a_rows = 1;
                 op.pack_a = FN(nhwc_pack_a);
+                if (pointwise) {  /* the patch rows are x's rows: read in place */
+                    op.a_direct = x + m0 * g->c_in + grp * cg;
+                    op.lda = g->c_in;
+                }
                 op.b_full = wp + grp * wsz + (co0 / NR) * K * NR;
                 op.c = ctx.y; op.rs_c = g->c_out; op.cs_c = 1;
                 op.epilogue = bias ? FN(bias_cols) : NULL;

@@ -162,6 +162,11 @@ typedef struct cyc_gemm_op {
      * writes round_up(mc, MR) rows of kc elements, row i at dst + i*kc (rows past m zero),
      * and the ukr_rows kernel reads them (a_full is not used then). */
     int a_rows;
+    /* a_rows with A already in memory as rows (row i at a_direct + i*lda, i < m, k
+     * contiguous): full MR panels are read in place, no packing at all (a 1x1 stride-1
+     * NHWC conv, a Linear layer); only a last partial panel is copied (pack_a unused). */
+    const void *a_direct;
+    cyc_int lda;
     /* A: either pack_a (fills dst with ceil(mc/MR) micro-panels of kc, rows past m
      * zero) or a_full (pre-packed full-K panels, panel r at a_full + r*k*MR). */
     void (*pack_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst);
