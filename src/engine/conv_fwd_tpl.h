@@ -181,6 +181,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     const cyc_int G = g->groups, cg = g->c_in / G, cog = g->c_out / G;
     const cyc_int khw = g->kh * g->kw, K = cg * khw, P = g->ho * g->wo;
     const double flops = (double)g->n * g->c_out * P * (K > 0 ? K : 1);
+    intr = cyc_interrupt_for(intr, flops);
     int maxt = 1;
 #ifdef _OPENMP
     maxt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -251,7 +252,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     int fail = 0;
     size_t used = (size_t)G * wsz * item;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) reduction(+:used)
+#pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
 #endif
     {
         cyc_workspace ws;
@@ -345,6 +346,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
     const cyc_int khw = g->kh * g->kw, cog = g->c_out / g->groups;
     const cyc_int ho = g->ho, wo = g->wo, sw = g->sw;
     const double flops = (double)g->n * g->c_out * ho * wo * khw;
+    intr = cyc_interrupt_for(intr, flops);
     int maxt = 1;
 #ifdef _OPENMP
     maxt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -389,7 +391,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
                           : cyc_threads_for(flops, tiles);
     int fail = 0;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) reduction(+:used)
+#pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
 #endif
     {
         void *buf = cyc_aligned_alloc(scratch);

@@ -221,7 +221,7 @@ static inline void cyc_interrupt_init(cyc_interrupt *it, int (*poll)(void *), vo
     it->poll = poll;
     it->arg = arg;
     it->stop = 0;
-    it->next = poll ? cyc_now() + CYC_POLL_SECONDS : 0.0;
+    it->next = 0.0;  /* the first tile on thread 0 polls, then every CYC_POLL_SECONDS */
 }
 
 /* At the start of every tile: 1 when the tile must be skipped (the call is stopping). */
@@ -243,6 +243,13 @@ static inline int cyc_tile_skip(cyc_interrupt *it) {
         }
     }
     return 0;
+}
+
+/* Calls below this many multiply-adds (well under a millisecond) do not poll at all:
+ * a poll (clock read, GIL, PyErr_CheckSignals) would cost more than the call. */
+#define CYC_POLL_MIN_FLOPS (1 << 22)
+static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) {
+    return flops < (double)CYC_POLL_MIN_FLOPS ? NULL : it;
 }
 
 /* Threads for a problem of `flops` multiply-adds split into `tiles` independent tiles:
