@@ -11,6 +11,7 @@ cdef extern from "engine/conv_backward.h" nogil:
                        void *dw, cyc_interrupt *intr)
     int cyc_bwd_bias(int dtype, const cyc_bwd_geom *g, const void *dy, void *db)
     int cyc_bwd_is_direct(const cyc_bwd_geom *g)
+    void cyc_bwd_force_gemm(int on)
 
 
 def conv2d_backward(cnp.ndarray gy, object x, cnp.ndarray w, object dx, object dw, object db,
@@ -76,3 +77,8 @@ def backward_is_direct(tuple shape_args):
     cdef cyc_bwd_geom g
     g.c_in, g.c_out, g.groups = shape_args
     return bool(cyc_bwd_is_direct(&g))
+
+
+def _backward_force_gemm(bint on):
+    """Tests: send every geometry through the GEMM drivers (True) or not (False)."""
+    cyc_bwd_force_gemm(on)

@@ -274,14 +274,13 @@ def test_direct_scratch_does_not_grow_with_strided_padding(monkeypatch):
 def test_kernel_modules_come_from_one_dispatcher(monkeypatch):
     """Forward and gradients pick their builds with the same loader (no cross import)."""
     import cyconv._convolution_grad as grad_mod
-    from cyconv import _conv, _conv_grad, _dispatch
+    from cyconv import _conv, _dispatch, _engine
 
     assert impl._conv is _dispatch.load_kernels("_conv")
-    assert grad_mod._conv_grad is _dispatch.load_kernels("_conv_grad")
+    assert grad_mod._engine is _engine  # the gradients are the engine's (one module)
     assert "_convolution" not in grad_mod.__dict__ and not hasattr(grad_mod, "_load_kernels")
     monkeypatch.setenv("CYCONV_BASELINE_KERNELS", "1")
     assert _dispatch.load_kernels("_conv") is _conv
-    assert _dispatch.load_kernels("_conv_grad") is _conv_grad
 
 
 @pytest.mark.parametrize("stride", [1, (1, 2), (2, 1)])

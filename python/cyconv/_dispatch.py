@@ -1,6 +1,6 @@
 """Which build of a kernel module to load: AVX2+FMA when the CPU has both.
 
-The convolution kernels (``_conv``, ``_conv_grad``) are compiled twice, for the
+The forward convolution kernels (``_conv``) are compiled twice, for the
 x86-64 baseline and for AVX2+FMA (see CMakeLists.txt). :func:`load_kernels` picks
 the faster one the CPU can run, from NumPy's own runtime CPU detection. Setting the
 environment variable ``CYCONV_BASELINE_KERNELS=1`` forces the baseline build (for

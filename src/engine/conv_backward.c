@@ -4,11 +4,16 @@
 
 #include "conv_backward.h"
 
+/* Tests only (cyconv._engine._backward_force_gemm): every geometry on the GEMM paths. */
+static int force_gemm = 0;
+
+void cyc_bwd_force_gemm(int on) { force_gemm = on; }
+
 int cyc_bwd_is_direct(const cyc_bwd_geom *g) {
     /* one input channel per group and few output channels per group: the GEMMs would be
      * thinner than a register tile (K = C_out/groups for the input gradient, M for the
      * weight gradient) */
-    return g->c_in == g->groups && g->c_out / g->groups <= 8;
+    return !force_gemm && g->c_in == g->groups && g->c_out / g->groups <= 8;
 }
 
 #define T float

@@ -46,6 +46,8 @@ int cyc_bwd_weight(int dtype, const cyc_bwd_geom *g, const void *dy, const void 
 int cyc_bwd_bias(int dtype, const cyc_bwd_geom *g, const void *dy, void *db);
 /* Whether the direct (no-GEMM) loops serve this geometry. */
 int cyc_bwd_is_direct(const cyc_bwd_geom *g);
+/* Tests: 1 sends every geometry through the GEMM drivers (the same answers). */
+void cyc_bwd_force_gemm(int on);
 
 #ifdef __cplusplus
 }
