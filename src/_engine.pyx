@@ -41,7 +41,7 @@ cdef extern from "engine/engine.h" nogil:
         int nhwc
     int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                            const void *bias, void *y, size_t ws_limit, int nthreads,
-                           cyc_interrupt *intr)
+                           cyc_interrupt *intr, size_t *ws_bytes)
     enum:
         CYC_F32
         CYC_F64
@@ -111,7 +111,7 @@ def conv2d_forward(cnp.ndarray x, cnp.ndarray w, object bias, cnp.ndarray y, tup
 
     x (N, C_in, H, W) (nhwc: (N, H, W, C_in)), w (C_out, C_in/groups, kh, kw), y the
     result; geom = (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo); limit the per-call bytes of
-    per-thread panels (never changes results).
+    per-thread panels (never changes results). Returns the bytes the call allocated.
     """
     cdef cyc_conv_geom g
     cdef cnp.npy_intp* xd = cnp.PyArray_DIMS(x)
@@ -135,12 +135,14 @@ def conv2d_forward(cnp.ndarray x, cnp.ndarray w, object bias, cnp.ndarray y, tup
     cdef cyc_interrupt intr
     cyc_interrupt_init(&intr, _poll, NULL)
     cdef int rc
+    cdef size_t used = 0
     with nogil:
-        rc = cyc_conv2d_forward(dtype, &g, xp, wp, bp, yp, limit, 0, &intr)
+        rc = cyc_conv2d_forward(dtype, &g, xp, wp, bp, yp, limit, 0, &intr, &used)
     if rc == CYC_INTERRUPTED:
         _raise_pending()
     if rc == CYC_NOMEM:
         raise MemoryError("conv2d: out of memory for the engine's packed panels")
+    return used
 
 
 include "_engine_backward.pxi"

@@ -20,13 +20,15 @@
 
 int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                        const void *bias, void *y, size_t ws_limit, int nthreads,
-                       cyc_interrupt *intr) {
+                       cyc_interrupt *intr, size_t *ws_bytes) {
+    if (ws_bytes)
+        *ws_bytes = 0;
     if (g->n <= 0 || g->c_out <= 0 || g->ho <= 0 || g->wo <= 0)
         return CYC_OK;
     const cyc_ukernel *uk = cyc_ukernel_of(cyc_kernels(), dtype);
     if (dtype == CYC_F64)
         return forward_gemm_f64(uk, g, (const double *)x, (const double *)w,
-                                (const double *)bias, (double *)y, ws_limit, nthreads, intr);
+                                (const double *)bias, (double *)y, ws_limit, nthreads, intr, ws_bytes);
     return forward_gemm_f32(uk, g, (const float *)x, (const float *)w, (const float *)bias,
-                            (float *)y, ws_limit, nthreads, intr);
+                            (float *)y, ws_limit, nthreads, intr, ws_bytes);
 }

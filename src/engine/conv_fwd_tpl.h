@@ -24,7 +24,8 @@ typedef struct {
 
 static inline cyc_int FN(ceil_div)(cyc_int a, cyc_int b) { return (a + b - 1) / b; }
 
-/* B[kk, q] for k in [p0, p0+kc), positions q in [q0+j0, q0+j0+nc), NR-wide panels. */
+/* B[kk, q] for k in [p0, p0+kc), positions q in [q0+j0, q0+j0+nc), as kc rows of
+ * ldb = round_up(nc, NR) (the b_rows layout): each row is a few contiguous runs of x. */
 static void FN(nchw_pack_b)(void *ctx_, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
                             void *dst_) {
     const FN(fwd_ctx) *t = (const FN(fwd_ctx) *)ctx_;
@@ -32,10 +33,10 @@ static void FN(nchw_pack_b)(void *ctx_, cyc_int j0, cyc_int nc, cyc_int p0, cyc_
     T *dst = (T *)dst_;
     const int NR = t->nr;
     const cyc_int khw = g->kh * g->kw, hw = g->h * g->w, wo = g->wo, sw = g->sw;
-    const cyc_int padded = FN(ceil_div)(nc, NR) * NR;
+    const cyc_int ldb = FN(ceil_div)(nc, NR) * NR;
     const cyc_int qa = t->q0 + j0;
+    cyc_int c = p0 / khw, tap = p0 % khw;
     for (cyc_int kk = 0; kk < kc; kk++) {
-        const cyc_int k = p0 + kk, c = k / khw, tap = k % khw;
         const cyc_int i = tap / g->kw, j = tap % g->kw;
         const T *plane = t->x + c * hw;
         const cyc_int ih_off = i * g->dh - g->pt, iw_off = j * g->dw - g->pl;
@@ -45,21 +46,16 @@ static void FN(nchw_pack_b)(void *ctx_, cyc_int j0, cyc_int nc, cyc_int p0, cyc_
         if (owlo > wo) owlo = wo;
         if (owhi > wo) owhi = wo;
         if (owhi < owlo) owhi = owlo;
+        T *d = dst + kk * ldb;
         cyc_int oh = qa / wo, ow = qa % wo;
         cyc_int rel = 0;
-        while (rel < padded) {
-            T *d = dst + (rel / NR) * kc * NR + kk * NR + rel % NR;
-            cyc_int seg = NR - rel % NR;
-            if (rel >= nc) {  /* columns past n: zeros */
-                for (cyc_int e = 0; e < seg; e++) d[e] = 0;
-                rel += seg;
-                continue;
-            }
-            if (seg > nc - rel) seg = nc - rel;
+        while (rel < nc) {
+            cyc_int seg = nc - rel;
             if (seg > wo - ow) seg = wo - ow;
+            T *dd = d + rel;
             const cyc_int ih = oh * g->sh + ih_off;
             if (ih < 0 || ih >= g->h) {
-                for (cyc_int e = 0; e < seg; e++) d[e] = 0;
+                for (cyc_int e = 0; e < seg; e++) dd[e] = 0;
             } else {
                 const T *row = plane + ih * g->w;
                 cyc_int a = owlo - ow, b = owhi - ow;
@@ -67,57 +63,78 @@ static void FN(nchw_pack_b)(void *ctx_, cyc_int j0, cyc_int nc, cyc_int p0, cyc_
                 if (a > seg) a = seg;
                 if (b > seg) b = seg;
                 if (b < a) b = a;
-                for (cyc_int e = 0; e < a; e++) d[e] = 0;
+                for (cyc_int e = 0; e < a; e++) dd[e] = 0;
                 if (sw == 1) {
-                    const T *s = row + (ow + iw_off);
-                    for (cyc_int e = a; e < b; e++) d[e] = s[e];
+                    memcpy(dd + a, row + (ow + a + iw_off), (size_t)(b - a) * sizeof(T));
                 } else {
-                    for (cyc_int e = a; e < b; e++) d[e] = row[(ow + e) * sw + iw_off];
+                    const T *s = row + (ow + a) * sw + iw_off;
+                    for (cyc_int e = 0; e < b - a; e++) dd[a + e] = s[e * sw];
                 }
-                for (cyc_int e = b; e < seg; e++) d[e] = 0;
+                for (cyc_int e = b; e < seg; e++) dd[e] = 0;
             }
             rel += seg;
-            ow += seg;
-            if (ow == wo) { ow = 0; oh++; }
+            ow = 0;
+            oh++;
         }
+        for (cyc_int e = nc; e < ldb; e++) d[e] = 0;
+        if (++tap == khw) { tap = 0; c++; }
     }
 }
 
 /* Rows m in [q0+i0, q0+i0+mc) of the NHWC patch matrix, k in [p0, p0+kc), k = (i, j, c):
- * row r at dst + r*kc; rows up to the next multiple of MR are zero. */
+ * row r at dst + r*kc (the a_rows layout); rows up to the next multiple of MR are zero.
+ * The k range splits into the same runs of channels for every row, worked out once. */
+#define CYC_MAX_RUNS 64
 static void FN(nhwc_pack_a)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc,
                             void *dst_) {
     const FN(fwd_ctx) *t = (const FN(fwd_ctx) *)ctx_;
-    const int mr = t->mr;
     const cyc_conv_geom *g = t->g;
     T *dst = (T *)dst_;
+    const int mr = t->mr;
     const cyc_int cg = g->c_in / g->groups, P = g->ho * g->wo;
     const cyc_int rows = FN(ceil_div)(mc, mr) * mr;
-    for (cyc_int r = 0; r < rows; r++) {
-        T *d = dst + r * kc;
-        if (r >= mc) {
-            for (cyc_int e = 0; e < kc; e++) d[e] = 0;
-            continue;
+    /* runs of k: (input row offset, input column offset, channel, length), in chunks */
+    cyc_int r_di[CYC_MAX_RUNS], r_dj[CYC_MAX_RUNS], r_c[CYC_MAX_RUNS], r_len[CYC_MAX_RUNS];
+    cyc_int kdone = 0;
+    cyc_int tap = p0 / cg, c = p0 % cg;
+    while (kdone < kc) {
+        int nruns = 0;
+        const cyc_int kstart = kdone;
+        while (kdone < kc && nruns < CYC_MAX_RUNS) {
+            cyc_int len = cg - c;
+            if (len > kc - kdone) len = kc - kdone;
+            r_di[nruns] = (tap / g->kw) * g->dh - g->pt;
+            r_dj[nruns] = (tap % g->kw) * g->dw - g->pl;
+            r_c[nruns] = t->c0 + c;
+            r_len[nruns] = len;
+            nruns++;
+            kdone += len;
+            c += len;
+            if (c == cg) { c = 0; tap++; }
         }
-        const cyc_int m = t->q0 + i0 + r, img = m / P, q = m % P;
-        const cyc_int oh = q / g->wo, ow = q % g->wo;
-        cyc_int kk = 0;
-        while (kk < kc) {
-            const cyc_int k = p0 + kk, tap = k / cg, c = k % cg;
-            const cyc_int i = tap / g->kw, j = tap % g->kw;
-            cyc_int seg = cg - c;
-            if (seg > kc - kk) seg = kc - kk;
-            const cyc_int ih = oh * g->sh + i * g->dh - g->pt;
-            const cyc_int iw = ow * g->sw + j * g->dw - g->pl;
-            if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w) {
-                for (cyc_int e = 0; e < seg; e++) d[kk + e] = 0;
-            } else {
-                const T *s = t->x + ((img * g->h + ih) * g->w + iw) * g->c_in + t->c0 + c;
-                for (cyc_int e = 0; e < seg; e++) d[kk + e] = s[e];
+        cyc_int m = t->q0 + i0, img = m / P, q = m % P;
+        cyc_int oh = q / g->wo, ow = q % g->wo;
+        for (cyc_int r = 0; r < mc; r++) {
+            T *d = dst + r * kc + kstart;
+            const T *ximg = t->x + img * g->h * g->w * g->c_in;
+            const cyc_int ih0 = oh * g->sh, iw0 = ow * g->sw;
+            for (int u = 0; u < nruns; u++) {
+                const cyc_int ih = ih0 + r_di[u], iw = iw0 + r_dj[u];
+                if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w)
+                    memset(d, 0, (size_t)r_len[u] * sizeof(T));
+                else
+                    memcpy(d, ximg + (ih * g->w + iw) * g->c_in + r_c[u],
+                           (size_t)r_len[u] * sizeof(T));
+                d += r_len[u];
             }
-            kk += seg;
+            if (++ow == g->wo) {
+                ow = 0;
+                if (++oh == g->ho) { oh = 0; img++; }
+            }
         }
     }
+    for (cyc_int r = mc; r < rows; r++)
+        memset(dst + r * kc, 0, (size_t)kc * sizeof(T));
 }
 
 static void FN(bias_rows)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int j0, cyc_int nc) {
@@ -159,7 +176,7 @@ static void FN(pack_w_nhwc)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
 
 static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const T *x,
                             const T *w, const T *bias, T *y, size_t limit, int nthreads,
-                            cyc_interrupt *intr) {
+                            cyc_interrupt *intr, size_t *ws_bytes) {
     const int MR = uk->mr, NR = uk->nr;
     const cyc_int G = g->groups, cg = g->c_in / G, cog = g->c_out / G;
     const cyc_int khw = g->kh * g->kw, K = cg * khw, P = g->ho * g->wo;
@@ -230,12 +247,14 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
                           : cyc_threads_for(flops, tiles);
     int fail = 0;
+    size_t used = (size_t)G * wsz * item;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) reduction(+:used)
 #endif
     {
         cyc_workspace ws;
         int ok = cyc_ws_init(&ws, uk, DT, ws_mc, ws_nc, g->nhwc, 0) == 0;
+        used += ws.bytes;
         if (!ok) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -276,6 +295,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
                 op.m = ncols; op.n = nq; op.k = K;
                 op.a_full = wp + grp * wsz + (co0 / MR) * K * MR;
                 op.pack_b = FN(nchw_pack_b);
+                op.b_rows = 1;
                 op.c = ctx.y; op.rs_c = P; op.cs_c = 1;
                 op.epilogue = bias ? FN(bias_rows) : NULL;
             } else {
@@ -301,6 +321,8 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         cyc_ws_free(&ws);
     }
     cyc_aligned_free(wp);
+    if (ws_bytes)
+        *ws_bytes = used;
     if (fail)
         return CYC_NOMEM;
     return intr && intr->stop ? CYC_INTERRUPTED : CYC_OK;

@@ -20,7 +20,9 @@
  *   A pre-packed "full-K" matrix: panel r covers all k (at r*k*MR; its KC slice pc at
  *   r*k*MR + pc*MR, so a micro-panel row stride stays MR); likewise B (panel j at j*k*NR).
  *   (or, op->a_rows: A as plain rows of kc, read by ukr_rows: NHWC patches pack by copies)
- *   ukr(kc, a, b, c, ldc, acc): C tile row i, column j at c[i*ldc + j] (unit column
+ *   (or, op->b_rows: B as plain rows of round_up(nc, NR): NCHW patches pack by row copies)
+ *   ukr(kc, a, b, ldb, c, ldc, acc): B row p of the micro-panel at b + p*ldb (NR when
+ *   packed); C tile row i, column j at c[i*ldc + j] (unit column
  *   stride); acc = 0: C = A*B, acc = 1: C += A*B. Every element is one k-ordered sum in
  *   registers, so the result of an element depends only on KC and the kernel, never on
  *   the tile it falls in, the thread, NC or the workspace limit. Partial tiles and C with
@@ -68,13 +70,13 @@ enum { CYC_F32 = 0, CYC_F64 = 1 };
 
 /* C[MR x NR] (+)= A_panel[MR x kc] * B_panel[kc x NR]; a, b packed as above; kc >= 0
  * (kc == 0 with acc == 0 writes zeros). a and b are float* or double* per dtype. */
-typedef void (*cyc_ukr_fn)(cyc_int kc, const void *a, const void *b, void *c, cyc_int ldc,
-                           int acc);
+typedef void (*cyc_ukr_fn)(cyc_int kc, const void *a, const void *b, cyc_int ldb, void *c,
+                           cyc_int ldc, int acc);
 /* The same product with A in rows (row i of the micro-panel at a + i*lda, k contiguous):
  * for operands whose k axis is contiguous in memory (NHWC patches: channels), which then
  * pack by plain copies. Same k-ordered sums as ukr: the results are identical. */
-typedef void (*cyc_ukr_rows_fn)(cyc_int kc, const void *a, cyc_int lda, const void *b, void *c,
-                                cyc_int ldc, int acc);
+typedef void (*cyc_ukr_rows_fn)(cyc_int kc, const void *a, cyc_int lda, const void *b,
+                                cyc_int ldb, void *c, cyc_int ldc, int acc);
 
 typedef struct {
     int mr, nr;      /* register tile */
@@ -122,6 +124,7 @@ typedef struct {
     size_t extra_bytes;
     int nc;           /* the NC this workspace was sized for (<= uk->nc, >= uk->nr) */
     int mc;
+    size_t bytes;     /* allocated in all */
 } cyc_workspace;
 
 /* Size a workspace for ukernel uk: mc rows (0: uk->mc), nc columns (0: uk->nc; rounded up
@@ -130,6 +133,7 @@ typedef struct {
 int cyc_ws_init(cyc_workspace *ws, const cyc_ukernel *uk, int dtype, int mc, int nc,
                 int with_a, size_t extra_bytes);
 void cyc_ws_free(cyc_workspace *ws);
+size_t cyc_ws_bytes(const cyc_workspace *ws);  /* what cyc_ws_init allocated */
 /* The NC honouring a byte budget per thread for packed B (never below one micro-panel). */
 int cyc_nc_for_budget(const cyc_ukernel *uk, int dtype, size_t budget_bytes);
 void *cyc_aligned_alloc(size_t bytes);   /* CYC_ALIGN-aligned; NULL when out of memory */
@@ -147,6 +151,10 @@ typedef struct cyc_gemm_op {
      * zero) or a_full (pre-packed full-K panels, panel r at a_full + r*k*MR). */
     void (*pack_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst);
     const void *a_full;
+    /* b_rows = 0: B micro-panels NR-interleaved. b_rows = 1: pack_b writes kc rows of
+     * ldb = round_up(nc, NR) elements (row p at dst + p*ldb, columns past nc zero): for
+     * operands whose n axis is contiguous (NCHW patches: positions), packed by row copies. */
+    int b_rows;
     /* B: either pack_b (ceil(nc/NR) micro-panels of kc, columns past n zero) or b_full
      * (panel j at b_full + j*k*NR). */
     void (*pack_b)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst);
@@ -237,10 +245,11 @@ enum { CYC_OK = 0, CYC_INTERRUPTED = 1, CYC_NOMEM = -1 };
 
 /* y = conv2d(x, w) + bias (bias may be NULL). ws_limit: bytes of per-thread panels for all
  * threads together (shrinks NC, never below one micro-panel; never changes results).
- * nthreads: 0 = the OpenMP default (omp_get_max_threads()). intr may be NULL. */
+ * nthreads: 0 = the OpenMP default (omp_get_max_threads()). intr may be NULL.
+ * *ws_bytes (if not NULL) receives the bytes the call allocated (packed weights + panels). */
 int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                        const void *bias, void *y, size_t ws_limit, int nthreads,
-                       cyc_interrupt *intr);
+                       cyc_interrupt *intr, size_t *ws_bytes);
 
 #ifdef __cplusplus
 }

@@ -104,12 +104,16 @@ int cyc_ws_init(cyc_workspace *ws, const cyc_ukernel *uk, int dtype, int mc, int
         ws->extra = cyc_aligned_alloc(extra_bytes);
         ws->extra_bytes = extra_bytes;
     }
+    ws->bytes = (size_t)uk->kc * nc * item + (size_t)uk->mr * uk->nr * item
+              + (with_a ? (size_t)uk->kc * mc * item : 0) + extra_bytes;
     if (!ws->b || !ws->tile || (with_a && !ws->a) || (extra_bytes && !ws->extra)) {
         cyc_ws_free(ws);
         return -1;
     }
     return 0;
 }
+
+size_t cyc_ws_bytes(const cyc_workspace *ws) { return ws->bytes; }
 
 void cyc_ws_free(cyc_workspace *ws) {
     cyc_aligned_free(ws->a);

@@ -42,7 +42,13 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
             const int last = pc + kc >= k;
             const T *bblk;
             cyc_int bstride;  /* elements between B micro-panels */
-            if (op->pack_b) {
+            cyc_int ldb = NR; /* elements between the k rows of a micro-panel */
+            if (op->b_rows) {
+                op->pack_b(op->ctx, jc, nc, pc, kc, ws->b);
+                bblk = (const T *)ws->b;
+                bstride = NR;
+                ldb = (nc + NR - 1) / NR * NR;
+            } else if (op->pack_b) {
                 op->pack_b(op->ctx, jc, nc, pc, kc, ws->b);
                 bblk = (const T *)ws->b;
                 bstride = kc * NR;
@@ -78,9 +84,9 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
                         const cyc_int ldd = full ? rs_c : NR;
                         const int accd = full ? acc : 0;
                         if (op->a_rows)
-                            uk->ukr_rows(kc, ap, kc, bp, dst, ldd, accd);
+                            uk->ukr_rows(kc, ap, kc, bp, ldb, dst, ldd, accd);
                         else
-                            uk->ukr(kc, ap, bp, dst, ldd, accd);
+                            uk->ukr(kc, ap, bp, ldb, dst, ldd, accd);
                         if (!full)
                             FN(edge_store)(tile, NR, mr_eff, nr_eff, cp, rs_c, cs_c, acc);
                     }

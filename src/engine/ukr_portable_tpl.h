@@ -9,7 +9,7 @@
 #define CYC_UNROLL
 #endif
 
-static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_int ldc, int acc) {
+static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, cyc_int ldb, void *c_, cyc_int ldc, int acc) {
     const T *a = (const T *)a_;
     const T *b = (const T *)b_;
     T *c = (T *)c_;
@@ -24,7 +24,7 @@ static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_i
                 r[i][j] += av * b[j];
         }
         a += MR;
-        b += NR;
+        b += ldb;
     }
     if (acc) {
         CYC_UNROLL for (int i = 0; i < MR; i++)
@@ -36,7 +36,7 @@ static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_i
                 c[i * ldc + j] = r[i][j];
     }
 }
-static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b_, void *c_, cyc_int ldc, int acc) {
+static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b_, cyc_int ldb, void *c_, cyc_int ldc, int acc) {
     const T *a = (const T *)a_;
     const T *b = (const T *)b_;
     T *c = (T *)c_;
@@ -51,7 +51,7 @@ static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b
                 r[i][j] += av * b[j];
         }
         a += 1;
-        b += NR;
+        b += ldb;
     }
     if (acc) {
         CYC_UNROLL for (int i = 0; i < MR; i++)

@@ -11,7 +11,7 @@
 #define CYC_UNROLL
 #endif
 
-static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_int ldc, int acc) {
+static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, cyc_int ldb, void *c_, cyc_int ldc, int acc) {
     const T *a = (const T *)a_;
     const T *b = (const T *)b_;
     T *c = (T *)c_;
@@ -29,7 +29,7 @@ static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_i
                 r[i][v] = VFMA(av, bv[v], r[i][v]);
         }
         a += MR;
-        b += NV * VL;
+        b += ldb;
     }
     if (acc) {
         CYC_UNROLL for (int i = 0; i < MR; i++)
@@ -41,7 +41,7 @@ static void UKR_NAME(cyc_int kc, const void *a_, const void *b_, void *c_, cyc_i
                 VSTORE(c + i * ldc + v * VL, r[i][v]);
     }
 }
-static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b_, void *c_, cyc_int ldc, int acc) {
+static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b_, cyc_int ldb, void *c_, cyc_int ldc, int acc) {
     const T *a = (const T *)a_;
     const T *b = (const T *)b_;
     T *c = (T *)c_;
@@ -59,7 +59,7 @@ static void UKR_ROWS_NAME(cyc_int kc, const void *a_, cyc_int lda, const void *b
                 r[i][v] = VFMA(av, bv[v], r[i][v]);
         }
         a += 1;
-        b += NV * VL;
+        b += ldb;
     }
     if (acc) {
         CYC_UNROLL for (int i = 0; i < MR; i++)
