@@ -2,6 +2,14 @@
  * file twice with T (float / double), FN(name) (name##_f32 / name##_f64) and DT (CYC_F32 /
  * CYC_F64). See conv_backward.h for the design. */
 
+#ifndef BW_MIN_TASKS
+/* Tiles and reduction chunks: at least this many tasks when the problem has them
+ * (problem-only: the answer never depends on the thread count). */
+#define BW_MIN_TASKS 8
+/* The input gradient's C block (one tile's rows x a block of positions), bytes. */
+#define BW_CBUF_BYTES (256 * 1024)
+#endif
+
 /* ---- packing a strided matrix for cyc_gemm's callbacks ------------------------------ */
 
 typedef struct {
@@ -148,22 +156,20 @@ static void FN(bw_scatter_nhwc)(const cyc_bwd_geom *g, const T *cbuf, cyc_int ld
     }
 }
 
-/* The tiles of the input gradient: per (image, group) `ncb` blocks of `cbs` channels. */
-static void FN(bw_channel_blocks)(const cyc_bwd_geom *g, cyc_int target_cols, cyc_int *cbs,
-                                  cyc_int *ncb) {
-    const cyc_int taps = g->kh * g->kw, cg = g->c_in / g->groups;
-    cyc_int per = target_cols / taps;
-    if (per < 1)
-        per = 1;
-    cyc_int nb = (cg + per - 1) / per;
-    /* a few tiles per call at least (a problem-only rule: never the thread count) */
+/* The tiles of the input gradient: per (image, group) `ncb` blocks of `cbs` channels.
+ * One block holds every channel of the group (the grad_output panel is then packed once
+ * per block of positions, for all of them), unless the problem has fewer than BW_MIN_TASKS
+ * (image, group) pairs: then the channels are split too (a problem-only rule). */
+static void FN(bw_channel_blocks)(const cyc_bwd_geom *g, cyc_int *cbs, cyc_int *ncb) {
+    const cyc_int cg = g->c_in / g->groups;
     const cyc_int planes = g->n * g->groups;
-    if (planes * nb < 8) {
-        nb = (8 + planes - 1) / planes;
+    cyc_int nb = 1;
+    if (planes < BW_MIN_TASKS) {
+        nb = (BW_MIN_TASKS + planes - 1) / planes;
         if (nb > cg)
             nb = cg;
     }
-    per = (cg + nb - 1) / nb;
+    const cyc_int per = (cg + nb - 1) / nb;
     *cbs = per;
     *ncb = (cg + per - 1) / per;
 }
@@ -175,12 +181,17 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
     const cyc_int wrow = cg * taps;  /* elements per output channel of w */
     const int nhwc = g->nhwc;
     cyc_int cbs, ncb;
-    /* NCHW: tile rows cb*taps ~ one A block; NHWC: tile columns cb*taps ~ one B block */
-    FN(bw_channel_blocks)(g, nhwc ? uk->nc : uk->mc, &cbs, &ncb);
+    FN(bw_channel_blocks)(g, &cbs, &ncb);
     const cyc_int nblk = G * ncb;
-    /* NCHW: C is (cb*taps) x (positions block), the positions block one B block (nc);
-     * NHWC: C is (positions block) x (taps*cb), the positions block one A block (mc). */
-    const cyc_int pblk = nhwc ? uk->mc : uk->nc;
+    /* NCHW: C is (cb*taps) x (positions block), the block at most one B block (NC);
+     * NHWC: C is (positions block) x (taps*cb), the block at most one A block (MC);
+     * either way C stays about BW_CBUF_BYTES (the scatter reads it from the cache). */
+    const cyc_int unit = nhwc ? uk->mr : uk->nr, cap = nhwc ? uk->mc : uk->nc;
+    cyc_int pblk = (cyc_int)(BW_CBUF_BYTES / sizeof(T)) / (cbs * taps) / unit * unit;
+    if (pblk < unit)
+        pblk = unit;
+    if (pblk > cap)
+        pblk = cap;
     size_t *off = (size_t *)malloc((size_t)(nblk + 1) * sizeof(size_t));
     if (!off)
         return -1;
@@ -310,92 +321,6 @@ typedef struct {
     int nr;
 } FN(bw_patch);
 
-/* B[p, j] = the input cell that column q0 + j0 + j (a (channel, tap) pair) reads at
- * position pa + p0 + p, zero where the tap reads padding (the implicit im2col). */
-static void FN(bw_pack_patches)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
-                                void *vdst) {
-    const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
-    const cyc_bwd_geom *g = c->g;
-    const int NR = c->nr;
-    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
-    const cyc_int sh = g->sh, sw = g->sw, cg = g->c_in / g->groups;
-    const cyc_int pstart = c->pa + p0;
-    T *dst = (T *)vdst;
-    const cyc_int ncols = (nc + NR - 1) / NR * NR;
-    if (!g->nhwc) {
-        for (cyc_int jj = 0; jj < ncols; jj++) {
-            T *restrict d = dst + (jj / NR) * kc * NR + jj % NR;
-            if (jj >= nc) {
-                for (cyc_int p = 0; p < kc; p++)
-                    d[p * NR] = 0;
-                continue;
-            }
-            const cyc_int q = c->q0 + j0 + jj, ch = q / taps, t = q % taps;
-            const cyc_int i = t / g->kw, j = t % g->kw;
-            const T *plane = c->x + ch * H * W;
-            const cyc_int jo = j * g->dw - g->pl;
-            const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
-            cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
-            if (hi > wo)
-                hi = wo;
-            cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
-            while (p < kc) {
-                cyc_int seg = wo - ow;
-                if (seg > kc - p)
-                    seg = kc - p;
-                const cyc_int ih = oh * sh - g->pt + i * g->dh;
-                T *restrict dd = d + (p - ow) * NR;  /* dd[x*NR] is output column x */
-                if (ih < 0 || ih >= H) {
-                    for (cyc_int x = ow; x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                } else {
-                    const T *restrict src = plane + ih * W + jo;
-                    const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
-                    cyc_int x = ow;
-                    for (; x < a && x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                    for (; x < b; x++)
-                        dd[x * NR] = src[x * sw];
-                    for (; x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                }
-                p += seg;
-                ow = 0;
-                oh++;
-            }
-        }
-    } else {
-        /* columns q = t*cg + ch: consecutive columns are mostly consecutive channels */
-        const cyc_int C = g->c_in;
-        for (cyc_int jb = 0; jb < nc; jb += NR) {
-            T *restrict d = dst + (jb / NR) * kc * NR;
-            cyc_int di[CYC_MAX_NR], dj[CYC_MAX_NR], dc[CYC_MAX_NR];
-            const int cols = nc - jb < NR ? (int)(nc - jb) : NR;
-            for (int jj = 0; jj < cols; jj++) {
-                const cyc_int q = c->q0 + j0 + jb + jj, t = q / cg;
-                di[jj] = (t / g->kw) * g->dh - g->pt;
-                dj[jj] = (t % g->kw) * g->dw - g->pl;
-                dc[jj] = q % cg;
-            }
-            cyc_int oh = pstart / wo, ow = pstart % wo;
-            for (cyc_int p = 0; p < kc; p++) {
-                const cyc_int ih0 = oh * sh, iw0 = ow * sw;
-                for (int jj = 0; jj < cols; jj++) {
-                    const cyc_int ih = ih0 + di[jj], iw = iw0 + dj[jj];
-                    d[p * NR + jj] = (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                        ? c->x[(ih * W + iw) * C + dc[jj]] : (T)0;
-                }
-                for (int jj = cols; jj < NR; jj++)
-                    d[p * NR + jj] = 0;
-                if (++ow == wo) {
-                    ow = 0;
-                    oh++;
-                }
-            }
-        }
-    }
-}
-
 /* Split `total` into parts of at most about `target`, each a multiple of `unit`. */
 static void FN(bw_split)(cyc_int total, cyc_int target, cyc_int unit, cyc_int *size,
                          cyc_int *count) {
@@ -410,32 +335,142 @@ static void FN(bw_split)(cyc_int total, cyc_int target, cyc_int unit, cyc_int *s
     *count = (total + s - 1) / s;
 }
 
-/* Reduction chunks and tiles of the weight gradient: at least this many tasks when the
- * problem has that many chunks (problem-only: the answer never depends on the threads). */
-#define BW_MIN_TASKS 16
+/* Patch rows, NCHW (a_rows): row i of dst (kc elements at dst + i*kc) is column
+ * q0 + i0 + i (a (channel, tap) pair) over the positions pa + p0 ... + kc: runs of an input
+ * row (copies for stride 1), zeros where the tap reads padding. Rows past mc are zero. */
+static void FN(bw_pack_patch_rows)(void *vctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc,
+                                   void *vdst) {
+    const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
+    const cyc_bwd_geom *g = c->g;
+    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
+    const cyc_int sh = g->sh, sw = g->sw;
+    const cyc_int pstart = c->pa + p0;
+    const cyc_int rows = (mc + c->nr - 1) / c->nr * c->nr;  /* nr holds MR here */
+    T *dst = (T *)vdst;
+    for (cyc_int r = 0; r < rows; r++) {
+        T *restrict d = dst + r * kc;
+        if (r >= mc) {
+            FN(bw_fill)(d, kc, (T)0);
+            continue;
+        }
+        const cyc_int q = c->q0 + i0 + r, ch = q / taps, t = q % taps;
+        const cyc_int i = t / g->kw, j = t % g->kw;
+        const T *plane = c->x + ch * H * W;
+        const cyc_int jo = j * g->dw - g->pl;
+        const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
+        cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
+        if (hi > wo)
+            hi = wo;
+        cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
+        while (p < kc) {
+            cyc_int seg = wo - ow;
+            if (seg > kc - p)
+                seg = kc - p;
+            const cyc_int ih = oh * sh - g->pt + i * g->dh;
+            T *restrict dd = d + p - ow;  /* dd[x] is output column x of this row */
+            if (ih < 0 || ih >= H) {
+                for (cyc_int x = ow; x < ow + seg; x++)
+                    dd[x] = 0;
+            } else {
+                const T *restrict src = plane + ih * W + jo;
+                const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
+                cyc_int x = ow;
+                for (; x < a && x < ow + seg; x++)
+                    dd[x] = 0;
+                if (sw == 1) {
+                    if (b > x)
+                        memcpy(dd + x, src + x, (size_t)(b - x) * sizeof(T));
+                    if (b > x)
+                        x = b;
+                } else {
+                    for (; x < b; x++)
+                        dd[x] = src[x * sw];
+                }
+                for (; x < ow + seg; x++)
+                    dd[x] = 0;
+            }
+            p += seg;
+            ow = 0;
+            oh++;
+        }
+    }
+}
+
+/* Patch rows, NHWC (b_rows): row p of dst (ldb = round_up(nc, NR) elements) holds the
+ * columns q0 + j0 ... (pairs (tap, channel)) at position pa + p0 + p: one copy of a run of
+ * channels per tap, zeros where the tap reads padding. */
+static void FN(bw_pack_patch_cols)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
+                                   void *vdst) {
+    const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
+    const cyc_bwd_geom *g = c->g;
+    const cyc_int H = g->h, W = g->w, wo = g->wo, C = g->c_in, cg = g->c_in / g->groups;
+    const cyc_int ldb = (nc + c->nr - 1) / c->nr * c->nr;
+    const cyc_int qa = c->q0 + j0, qb = qa + nc;
+    const cyc_int pstart = c->pa + p0;
+    T *dst = (T *)vdst;
+    cyc_int oh = pstart / wo, ow = pstart % wo;
+    for (cyc_int p = 0; p < kc; p++) {
+        T *restrict d = dst + p * ldb;
+        const cyc_int ih0 = oh * g->sh - g->pt, iw0 = ow * g->sw - g->pl;
+        for (cyc_int q = qa; q < qb;) {
+            const cyc_int t = q / cg, ch = q % cg;
+            cyc_int run = cg - ch;
+            if (run > qb - q)
+                run = qb - q;
+            const cyc_int ih = ih0 + (t / g->kw) * g->dh, iw = iw0 + (t % g->kw) * g->dw;
+            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                memcpy(d + (q - qa), c->x + (ih * W + iw) * C + ch, (size_t)run * sizeof(T));
+            else
+                FN(bw_fill)(d + (q - qa), run, (T)0);
+            q += run;
+        }
+        FN(bw_fill)(d + nc, ldb - nc, (T)0);
+        if (++ow == wo) {
+            ow = 0;
+            oh++;
+        }
+    }
+}
 
 typedef struct {
-    FN(bw_mat) a;
-    FN(bw_patch) b;
+    FN(bw_mat) m;      /* the grad_output operand */
+    FN(bw_patch) p;    /* the patches */
 } FN(bw_wctx);
 
-static void FN(bw_wpack_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst) {
-    FN(bw_pack_a_mat)(&((FN(bw_wctx) *)ctx)->a, i0, mc, p0, kc, dst);
+static void FN(bw_wpack_mat_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_a_mat)(&((FN(bw_wctx) *)ctx)->m, i0, mc, p0, kc, dst);
 }
 
-static void FN(bw_wpack_b)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
-    FN(bw_pack_patches)(&((FN(bw_wctx) *)ctx)->b, j0, nc, p0, kc, dst);
+static void FN(bw_wpack_mat_b)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_b_mat)(&((FN(bw_wctx) *)ctx)->m, j0, nc, p0, kc, dst);
 }
 
+static void FN(bw_wpack_rows)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_patch_rows)(&((FN(bw_wctx) *)ctx)->p, i0, mc, p0, kc, dst);
+}
+
+static void FN(bw_wpack_cols)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_patch_cols)(&((FN(bw_wctx) *)ctx)->p, j0, nc, p0, kc, dst);
+}
+
+/* The weight gradient as GEMMs over the positions (the reduction):
+ *   NCHW: dW^T (columns x Cog) = patches (columns x positions, rows copied from x)
+ *         * dY^T (positions x Cog);
+ *   NHWC: dW (Cog x columns) = dY (Cog x positions) * patches^T (positions x columns,
+ *         each position's row copied from x tap by tap), columns ordered (tap, channel).
+ * Tiles of the result times R reduction chunks; each task writes its own partial slab. */
 static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const T *dy,
                               const T *x, T *dw, cyc_interrupt *intr) {
     const cyc_int G = g->groups, cg = g->c_in / G, cog = g->c_out / G;
     const cyc_int taps = g->kh * g->kw, P = g->ho * g->wo, HW = g->h * g->w;
     const cyc_int ncols = cg * taps;
     const int nhwc = g->nhwc;
+    /* the GEMM's rows and columns: NCHW (columns of dW, Cog); NHWC (Cog, columns of dW) */
+    const cyc_int gm = nhwc ? cog : ncols, gn = nhwc ? ncols : cog;
+    /* row tiles of up to 4 A blocks: the GEMM reuses each packed B block for all of them */
     cyc_int mb, nmb, nb, nnb;
-    FN(bw_split)(cog, uk->mc, uk->mr, &mb, &nmb);
-    FN(bw_split)(ncols, uk->nc, uk->nr, &nb, &nnb);
+    FN(bw_split)(gm, 4 * (cyc_int)uk->mc, uk->mr, &mb, &nmb);
+    FN(bw_split)(gn, uk->nc, uk->nr, &nb, &nnb);
     const cyc_int ntile = G * nmb * nnb;
     const cyc_int L = g->n * P;  /* the reduction: every position of every image */
     const cyc_int wsize = g->c_out * ncols;
@@ -446,7 +481,7 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
     cyc_int R = ntile >= BW_MIN_TASKS ? 1 : (BW_MIN_TASKS + ntile - 1) / ntile;
     if (R > L)
         R = L;
-    /* partial sums: R slabs laid out as dw but with the tile's column order */
+    /* partial sums: R slabs, each per group gm x gn (the GEMM's C) */
     T *part = (T *)cyc_aligned_alloc((size_t)R * wsize * sizeof(T));
     if (!part)
         return -1;
@@ -456,7 +491,7 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
 #pragma omp parallel num_threads(nt)
     {
         cyc_workspace ws;
-        const int ok = cyc_ws_init(&ws, uk, DT, (int)mb, (int)nb, 1, 0) == 0;
+        const int ok = cyc_ws_init(&ws, uk, DT, 0, (int)nb, 1, 0) == 0;
         if (!ok) {
 #pragma omp atomic write
             err = 1;
@@ -470,41 +505,51 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
                 continue;
             const cyc_int r = task % R, tile = task / R;
             const cyc_int gi = tile / (nmb * nnb), im = (tile / nnb) % nmb, in = tile % nnb;
-            const cyc_int o0 = im * mb, q0 = in * nb;
-            const cyc_int m = cog - o0 < mb ? cog - o0 : mb;
-            const cyc_int n = ncols - q0 < nb ? ncols - q0 : nb;
+            const cyc_int i0 = im * mb, j0 = in * nb;
             const cyc_int lo = L * r / R, hi = L * (r + 1) / R;
             FN(bw_wctx) ctx;
             cyc_gemm_op op;
             memset(&op, 0, sizeof op);
-            ctx.a.mr = uk->mr;
-            ctx.a.nr = uk->nr;
-            ctx.b.g = g;
-            ctx.b.q0 = q0;
-            ctx.b.nr = uk->nr;
-            op.m = m;
-            op.n = n;
-            op.pack_a = FN(bw_wpack_a);
-            op.pack_b = FN(bw_wpack_b);
-            op.c = part + r * wsize + (gi * cog + o0) * ncols + q0;
-            op.rs_c = ncols;
+            ctx.m.mr = uk->mr;
+            ctx.m.nr = uk->nr;
+            ctx.p.g = g;
+            op.m = gm - i0 < mb ? gm - i0 : mb;
+            op.n = gn - j0 < nb ? gn - j0 : nb;
+            op.c = part + r * wsize + gi * cog * ncols + i0 * gn + j0;
+            op.rs_c = gn;
             op.cs_c = 1;
             op.ctx = &ctx;
+            if (!nhwc) {
+                ctx.p.q0 = 0;
+                ctx.p.nr = uk->mr;  /* rows are padded to a multiple of MR */
+                op.a_rows = 1;
+                op.pack_a = FN(bw_wpack_rows);
+                op.pack_b = FN(bw_wpack_mat_b);
+            } else {
+                ctx.p.q0 = j0;
+                ctx.p.nr = uk->nr;
+                op.b_rows = 1;
+                op.pack_a = FN(bw_wpack_mat_a);
+                op.pack_b = FN(bw_wpack_cols);
+            }
             for (cyc_int s = lo; s < hi;) {
                 const cyc_int img = s / P, pa = s % P;
                 const cyc_int pb = hi - img * P < P ? hi - img * P : P;
-                if (!nhwc) {  /* A[i = o, p] = dy[img, gi*cog + o0 + i, pa + p] */
-                    ctx.a.src = dy + (img * g->c_out + gi * cog + o0) * P + pa;
-                    ctx.a.rs = P;
-                    ctx.a.cs = 1;
-                    ctx.b.x = x + (img * g->c_in + gi * cg) * HW;
-                } else {      /* A[i = o, p] = dy[img, pa + p, gi*cog + o0 + i] */
-                    ctx.a.src = dy + (img * P + pa) * g->c_out + gi * cog + o0;
-                    ctx.a.rs = 1;
-                    ctx.a.cs = g->c_out;
-                    ctx.b.x = x + img * HW * g->c_in + gi * cg;
+                if (!nhwc) {
+                    /* A rows: patch columns q0 = i0 + ...; B[p, j] = dy[img, gi*cog + j0 + j, pa + p] */
+                    ctx.p.q0 = i0;
+                    ctx.p.x = x + (img * g->c_in + gi * cg) * HW;
+                    ctx.m.src = dy + (img * g->c_out + gi * cog + j0) * P + pa;
+                    ctx.m.rs = 1;
+                    ctx.m.cs = P;
+                } else {
+                    /* A[i, p] = dy[img, pa + p, gi*cog + i0 + i]; B rows: patches at pa + p */
+                    ctx.p.x = x + img * HW * g->c_in + gi * cg;
+                    ctx.m.src = dy + (img * P + pa) * g->c_out + gi * cog + i0;
+                    ctx.m.rs = 1;
+                    ctx.m.cs = g->c_out;
                 }
-                ctx.b.pa = pa;
+                ctx.p.pa = pa;
                 op.k = pb - pa;
                 op.accumulate = s != lo;
                 cyc_gemm(uk, DT, &op, &ws);
@@ -513,7 +558,7 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
         }
         if (ok)
             cyc_ws_free(&ws);
-        /* the chunks' partial sums, added in chunk order; NHWC columns (t, c) -> (c, t) */
+        /* the chunks' partial sums, added in chunk order, into (C_out, C_in/groups, taps) */
 #pragma omp for schedule(static)
         for (cyc_int row = 0; row < g->c_out; row++) {
             int failed;
@@ -521,13 +566,16 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
             failed = err;
             if (failed || intr->stop)
                 continue;
-            const T *src = part + row * ncols;
+            const cyc_int gi = row / cog, o = row % cog;
             T *dst = dw + row * ncols;
             for (cyc_int q = 0; q < ncols; q++) {
-                T s = src[q];
+                /* NCHW slab: [g][q][o] (q = (channel, tap)); NHWC: [g][o][q'] (q' = (tap, channel)) */
+                const cyc_int at = nhwc ? gi * cog * ncols + o * ncols + (q % taps) * cg + q / taps
+                                        : gi * cog * ncols + q * cog + o;
+                T s = part[at];
                 for (cyc_int r = 1; r < R; r++)
-                    s += src[r * wsize + q];
-                dst[nhwc ? (q % cg) * taps + q / cg : q] = s;
+                    s += part[r * wsize + at];
+                dst[q] = s;
             }
         }
     }
