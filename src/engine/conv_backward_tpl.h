@@ -180,6 +180,8 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
     const cyc_int taps = g->kh * g->kw, P = g->ho * g->wo, HW = g->h * g->w;
     const cyc_int wrow = cg * taps;  /* elements per output channel of w */
     const int nhwc = g->nhwc;
+    const int pointwise = taps == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
+                          && g->ho == g->h && g->wo == g->w;
     cyc_int cbs, ncb;
     FN(bw_channel_blocks)(g, &cbs, &ncb);
     const cyc_int nblk = G * ncb;
@@ -252,19 +254,55 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
             const cyc_int n = tile / nblk, b = tile % nblk, gi = b / ncb;
             const cyc_int c0 = (b % ncb) * cbs, cb = cg - c0 < cbs ? cg - c0 : cbs;
             const cyc_int ch0 = gi * cg + c0;  /* the tile's first dX channel */
-            T *img;
-            if (!nhwc) {
-                img = dx + (n * g->c_in + ch0) * HW;
-                for (cyc_int cl = 0; cl < cb; cl++)
-                    FN(bw_fill)(img + cl * HW, HW, bias ? bias[ch0 + cl] : (T)0);
-            } else {
-                img = dx + n * HW * g->c_in + ch0;
-                for (cyc_int px = 0; px < HW; px++)
+            T *img = nhwc ? dx + n * HW * g->c_in + ch0 : dx + (n * g->c_in + ch0) * HW;
+            if (!(pointwise && cog > 0 && !bias)) {  /* (else the GEMM writes every cell) */
+                if (!nhwc) {
                     for (cyc_int cl = 0; cl < cb; cl++)
-                        img[px * g->c_in + cl] = bias ? bias[ch0 + cl] : (T)0;
+                        FN(bw_fill)(img + cl * HW, HW, bias ? bias[ch0 + cl] : (T)0);
+                } else {
+                    for (cyc_int px = 0; px < HW; px++)
+                        for (cyc_int cl = 0; cl < cb; cl++)
+                            img[px * g->c_in + cl] = bias ? bias[ch0 + cl] : (T)0;
+                }
             }
             if (cog == 0)
                 continue;
+            if (pointwise) {
+                /* 1x1, stride 1, no padding: dX's positions are the GEMM's columns (NCHW)
+                 * or rows (NHWC): C is dX itself, no scatter */
+                FN(bw_mat) mat;
+                cyc_gemm_op op;
+                memset(&op, 0, sizeof op);
+                mat.mr = uk->mr;
+                mat.nr = uk->nr;
+                op.k = cog;
+                op.cs_c = 1;
+                op.ctx = &mat;
+                op.accumulate = bias != NULL;
+                if (!nhwc) {
+                    mat.src = dy + (n * g->c_out + gi * cog) * P;
+                    mat.rs = P;
+                    mat.cs = 1;
+                    op.m = cb;
+                    op.n = P;
+                    op.a_full = wpack + off[b];
+                    op.pack_b = FN(bw_pack_b_mat);
+                    op.c = img;
+                    op.rs_c = HW;
+                } else {
+                    mat.src = dy + n * P * g->c_out + gi * cog;
+                    mat.rs = g->c_out;
+                    mat.cs = 1;
+                    op.m = P;
+                    op.n = cb;
+                    op.pack_a = FN(bw_pack_a_mat);
+                    op.b_full = wpack + off[b];
+                    op.c = img;
+                    op.rs_c = g->c_in;
+                }
+                cyc_gemm(uk, DT, &op, &ws);
+                continue;
+            }
             for (cyc_int pos0 = 0; pos0 < P; pos0 += pblk) {
                 const cyc_int npos = P - pos0 < pblk ? P - pos0 : pblk;
                 FN(bw_mat) mat;
@@ -740,10 +778,10 @@ static int FN(bw_weight_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T
                         }
                     }
                 }
-                T probe = 0;
+                int bad = 0;  /* a non-finite dy? (x*0 != 0 only for inf and NaN) */
                 for (cyc_int p = 0; p < P; p++)
-                    probe += src[p] * (T)0;
-                if (probe == probe)
+                    bad |= src[p] * (T)0 != (T)0;
+                if (!bad)
                     continue;  /* every dy finite: the padding terms are zeros */
                 for (cyc_int t = 0; t < taps; t++) {
                     const cyc_int i = t / g->kw, j = t % g->kw;
