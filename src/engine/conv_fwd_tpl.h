@@ -327,3 +327,133 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         return CYC_NOMEM;
     return intr && intr->stop ? CYC_INTERRUPTED : CYC_OK;
 }
+
+/* The direct depthwise path (one input channel per group): no GEMM, whose MR x NR tile
+ * an M of 1 would mostly waste. NCHW: tiles (image, output channel, block of output
+ * rows), each row one dw_row call vectorised over output columns. NHWC (one output per
+ * group): tiles (image, block of output rows), each position one dw_pos call vectorised
+ * over channels. */
+static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, const T *x,
+                              const T *w, const T *bias, T *y, int nthreads,
+                              cyc_interrupt *intr, size_t *ws_bytes) {
+    const cyc_int khw = g->kh * g->kw, cog = g->c_out / g->groups;
+    const cyc_int ho = g->ho, wo = g->wo, sw = g->sw;
+    const double flops = (double)g->n * g->c_out * ho * wo * khw;
+    int maxt = 1;
+#ifdef _OPENMP
+    maxt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#endif
+    const cyc_int want = maxt > 1 ? 4 * maxt : 1;
+    const cyc_int units = g->nhwc ? g->n : g->n * g->c_out;
+    cyc_int rb = ho;
+    if (units * 1 < want) {
+        rb = FN(ceil_div)(ho, FN(ceil_div)(want, units));
+        if (rb < 1) rb = 1;
+    }
+    const cyc_int nrb = FN(ceil_div)(ho, rb), tiles = units * nrb;
+    /* per tap column: offset and the output columns that read inside the input */
+    cyc_int *col_lo = (cyc_int *)cyc_aligned_alloc(3 * (size_t)g->kw * sizeof(cyc_int));
+    T *wt = NULL;
+    if (!col_lo)
+        return CYC_NOMEM;
+    cyc_int *col_hi = col_lo + g->kw, *col_off = col_hi + g->kw;
+    for (cyc_int j = 0; j < g->kw; j++) {
+        const cyc_int iw_off = j * g->dw - g->pl;
+        cyc_int lo = iw_off >= 0 ? 0 : FN(ceil_div)(-iw_off, sw);
+        cyc_int hi = g->w - 1 - iw_off < 0 ? 0 : (g->w - 1 - iw_off) / sw + 1;
+        if (lo > wo) lo = wo;
+        if (hi > wo) hi = wo;
+        if (hi < lo) hi = lo;
+        col_lo[j] = lo; col_hi[j] = hi; col_off[j] = iw_off;
+    }
+    size_t used = 3 * (size_t)g->kw * sizeof(cyc_int);
+    if (g->nhwc) {  /* weights as [tap][channel] */
+        wt = (T *)cyc_aligned_alloc((size_t)khw * g->c_out * sizeof(T));
+        if (!wt) {
+            cyc_aligned_free(col_lo);
+            return CYC_NOMEM;
+        }
+        used += (size_t)khw * g->c_out * sizeof(T);
+        for (cyc_int co = 0; co < g->c_out; co++)
+            for (cyc_int t = 0; t < khw; t++)
+                wt[t * g->c_out + co] = w[co * khw + t];
+    }
+    const size_t scratch = (size_t)khw * (g->nhwc ? sizeof(void *) : sizeof(cyc_dw_tap));
+    int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
+                          : cyc_threads_for(flops, tiles);
+    int fail = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+:used)
+#endif
+    {
+        void *buf = cyc_aligned_alloc(scratch);
+        used += scratch;
+        if (!buf) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            fail = 1;
+        }
+        cyc_int tix;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (tix = 0; tix < tiles; tix++) {
+            int failed;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            failed = fail;
+            if (failed || (intr && cyc_tile_skip(intr)))
+                continue;
+            const cyc_int ri = tix % nrb, unit = tix / nrb;
+            const cyc_int oh0 = ri * rb, oh1 = oh0 + rb < ho ? oh0 + rb : ho;
+            if (!g->nhwc) {
+                const cyc_int img = unit / g->c_out, co = unit % g->c_out, grp = co / cog;
+                const T *plane = x + (img * g->c_in + grp) * g->h * g->w;
+                cyc_dw_tap *taps = (cyc_dw_tap *)buf;
+                for (cyc_int oh = oh0; oh < oh1; oh++) {
+                    for (cyc_int i = 0; i < g->kh; i++) {
+                        const cyc_int ih = oh * g->sh + i * g->dh - g->pt;
+                        const int inside = ih >= 0 && ih < g->h;
+                        for (cyc_int j = 0; j < g->kw; j++) {
+                            cyc_dw_tap *tp = taps + i * g->kw + j;
+                            tp->row = inside ? (const void *)(plane + ih * g->w) : NULL;
+                            tp->off = col_off[j];
+                            tp->lo = col_lo[j];
+                            tp->hi = col_hi[j];
+                        }
+                    }
+                    uk->dw_row(wo, sw, (int)khw, taps, w + co * khw, bias ? bias + co : NULL,
+                               y + ((img * g->c_out + co) * ho + oh) * wo);
+                }
+            } else {
+                const cyc_int img = unit;
+                const void **src = (const void **)buf;
+                for (cyc_int oh = oh0; oh < oh1; oh++)
+                    for (cyc_int ow = 0; ow < wo; ow++) {
+                        for (cyc_int i = 0; i < g->kh; i++) {
+                            const cyc_int ih = oh * g->sh + i * g->dh - g->pt;
+                            for (cyc_int j = 0; j < g->kw; j++) {
+                                const cyc_int iw = ow * sw + col_off[j];
+                                src[i * g->kw + j] =
+                                    ih >= 0 && ih < g->h && iw >= 0 && iw < g->w
+                                        ? (const void *)(x + ((img * g->h + ih) * g->w + iw) * g->c_in)
+                                        : NULL;
+                            }
+                        }
+                        uk->dw_pos(g->c_out, (int)khw, src, wt, bias,
+                                   y + ((img * ho + oh) * wo + ow) * g->c_out);
+                    }
+            }
+        }
+        cyc_aligned_free(buf);
+    }
+    cyc_aligned_free(col_lo);
+    cyc_aligned_free(wt);
+    if (ws_bytes)
+        *ws_bytes = used;
+    if (fail)
+        return CYC_NOMEM;
+    return intr && intr->stop ? CYC_INTERRUPTED : CYC_OK;
+}

@@ -30,10 +30,21 @@
 #undef UKR_NAME
 #undef UKR_ROWS_NAME
 
+#define T float
+#define DW_NAME(name) name##_portable_f32
+#include "dw_tpl.h"
+#undef T
+#undef DW_NAME
+#define T double
+#define DW_NAME(name) name##_portable_f64
+#include "dw_tpl.h"
+#undef T
+#undef DW_NAME
+
 const cyc_kernel_set cyc_kernels_portable = {
     "portable",
     /* f32: kc 256 (A micro-panel 6 KiB), mc 144 (A block 144 KiB), nc 192 (B block 192 KiB) */
-    {6, 8, 256, 144, 192, ukr_portable_f32, ukr_portable_f32_rows},
+    {6, 8, 256, 144, 192, ukr_portable_f32, ukr_portable_f32_rows, dw_row_portable_f32, dw_pos_portable_f32},
     /* f64: kc 128 (6 KiB), mc 144 (144 KiB), nc 192 (192 KiB) */
-    {6, 4, 128, 144, 192, ukr_portable_f64, ukr_portable_f64_rows},
+    {6, 4, 128, 144, 192, ukr_portable_f64, ukr_portable_f64_rows, dw_row_portable_f64, dw_pos_portable_f64},
 };
