@@ -642,6 +642,46 @@ static int FN(bw_data_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T *
         for (cyc_int o = 0; o < cog; o++) {
             const T *src = dy + (n * g->c_out + gi * cog + o) * P;
             const T *wt = w + (gi * cog + o) * taps;
+            if (sw == 1 && g->kw == 3) {
+                /* the three taps of a kernel row in one pass over the dX row */
+                cyc_int jo[3], lo[3], hi[3];
+                for (int j = 0; j < 3; j++) {
+                    jo[j] = j * g->dw - g->pl;
+                    lo[j] = jo[j] >= 0 ? 0 : -jo[j];
+                    hi[j] = W - jo[j] < wo ? W - jo[j] : wo;
+                    if (hi[j] < lo[j])
+                        hi[j] = lo[j];
+                }
+                /* dX columns y = x + jo[j] that all three taps reach */
+                cyc_int ya = 0, yb = W;
+                for (int j = 0; j < 3; j++) {
+                    if (lo[j] + jo[j] > ya) ya = lo[j] + jo[j];
+                    if (hi[j] + jo[j] < yb) yb = hi[j] + jo[j];
+                }
+                for (cyc_int i = 0; i < g->kh; i++) {
+                    const T w0 = wt[i * 3], w1 = wt[i * 3 + 1], w2 = wt[i * 3 + 2];
+                    for (cyc_int oh = 0; oh < ho; oh++) {
+                        const cyc_int ih = oh * g->sh - g->pt + i * g->dh;
+                        if (ih < 0 || ih >= H)
+                            continue;
+                        T *restrict dst = plane + ih * W;
+                        const T *restrict s = src + oh * wo;
+                        const T *restrict s0 = s - jo[0], *restrict s1 = s - jo[1], *restrict s2 = s - jo[2];
+                        for (cyc_int y = ya; y < yb; y++)
+                            dst[y] += w0 * s0[y] + w1 * s1[y] + w2 * s2[y];
+                        for (int j = 0; j < 3; j++) {  /* the edges, tap by tap */
+                            const T wv = wt[i * 3 + j];
+                            const cyc_int ea = ya - jo[j] < hi[j] ? ya - jo[j] : hi[j];
+                            const cyc_int eb = yb - jo[j] > lo[j] ? yb - jo[j] : lo[j];
+                            for (cyc_int x = lo[j]; x < ea; x++)
+                                dst[x + jo[j]] += wv * s[x];
+                            for (cyc_int x = eb > ea ? eb : ea; x < hi[j]; x++)
+                                dst[x + jo[j]] += wv * s[x];
+                        }
+                    }
+                }
+                continue;
+            }
             for (cyc_int t = 0; t < taps; t++) {
                 const cyc_int i = t / g->kw, j = t % g->kw;
                 const T wv = wt[t];
