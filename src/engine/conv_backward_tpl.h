@@ -724,12 +724,72 @@ static int FN(bw_data_direct_nhwc)(const cyc_bwd_geom *g, const T *dy, const T *
         for (cyc_int t = 0; t < taps; t++)
             wt[t * CO + oc] = w[oc * taps + t];
     const int nt = cyc_threads_for((double)g->n * CO * taps * ho * wo, tasks);
+    /* One output channel per input channel: a pixel all of whose taps read grad_output
+     * is the kernel set's vectorised depthwise sum (dw_pos, taps in order); the pixels
+     * at the borders, where some taps read nothing (no term, not a zero term), below. */
+    const cyc_ukernel *uk = cyc_ukernel_of(cyc_kernels(), DT);
+    const int use_pos = cog == 1 && uk->dw_pos != NULL && taps <= 64;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (cyc_int task = 0; task < tasks; task++) {
         if (cyc_tile_skip(intr))
             continue;
         const cyc_int n = task / H, ih = task % H;
         T *row = dx + (n * H + ih) * W * G;
+        if (use_pos) {
+            const void *srcs[64];
+            int rows_ok = 1;
+            cyc_int ohs[64];
+            for (cyc_int i = 0; i < g->kh && rows_ok; i++) {
+                const cyc_int hn = ih + g->pt - i * g->dh;
+                rows_ok = hn >= 0 && hn % g->sh == 0 && hn / g->sh < ho;
+                ohs[i] = rows_ok ? hn / g->sh : 0;
+            }
+            if (rows_ok) {
+                int done_all = 1;
+                for (cyc_int iw = 0; iw < W; iw++) {
+                    int ok = 1;
+                    for (cyc_int j = 0; j < g->kw && ok; j++) {
+                        const cyc_int wn = iw + g->pl - j * g->dw;
+                        ok = wn >= 0 && wn % g->sw == 0 && wn / g->sw < wo;
+                    }
+                    if (!ok) {
+                        done_all = 0;
+                        continue;
+                    }
+                    for (cyc_int i = 0; i < g->kh; i++)
+                        for (cyc_int j = 0; j < g->kw; j++)
+                            srcs[i * g->kw + j] = dy + ((n * ho + ohs[i]) * wo
+                                                        + (iw + g->pl - j * g->dw) / g->sw) * CO;
+                    uk->dw_pos(G, (int)taps, srcs, wt, bias, row + iw * G);
+                }
+                if (done_all)
+                    continue;
+                /* the border pixels of this row: the loops below, skipping those done */
+                for (cyc_int iw = 0; iw < W; iw++) {
+                    int ok = 1;
+                    for (cyc_int j = 0; j < g->kw && ok; j++) {
+                        const cyc_int wn = iw + g->pl - j * g->dw;
+                        ok = wn >= 0 && wn % g->sw == 0 && wn / g->sw < wo;
+                    }
+                    if (ok)
+                        continue;
+                    T *restrict dst = row + iw * G;
+                    for (cyc_int c = 0; c < G; c++)
+                        dst[c] = bias ? bias[c] : (T)0;
+                    for (cyc_int i = 0; i < g->kh; i++)
+                        for (cyc_int j = 0; j < g->kw; j++) {
+                            const cyc_int wn = iw + g->pl - j * g->dw;
+                            if (wn < 0 || wn % g->sw || wn / g->sw >= wo)
+                                continue;
+                            const T *restrict src = dy + ((n * ho + ohs[i]) * wo + wn / g->sw) * CO;
+                            const T *restrict wv = wt + (i * g->kw + j) * CO;
+                            for (cyc_int c = 0; c < G; c++)
+                                dst[c] += wv[c] * src[c];
+                        }
+                }
+                continue;
+            }
+        }
         for (cyc_int iw = 0; iw < W; iw++)
             for (cyc_int c = 0; c < G; c++)
                 row[iw * G + c] = bias ? bias[c] : (T)0;
