@@ -45,6 +45,14 @@ int cyc_conv2d_forward_path(int dtype, const cyc_conv_geom *g, const void *x, co
     if (g->n <= 0 || g->c_out <= 0 || g->ho <= 0 || g->wo <= 0)
         return CYC_OK;
     const cyc_ukernel *uk = cyc_ukernel_of(cyc_kernels(), dtype);
+    cyc_conv_geom g1;
+    if (!g->nhwc && g->h == 1 && g->w == 1 && g->ho == 1 && g->wo == 1) {
+        /* (N, C, 1, 1) in and out is the same memory as NHWC: the images become the
+         * GEMM's rows (a Linear layer's product) instead of N products of one column */
+        g1 = *g;
+        g1.nhwc = 1;
+        g = &g1;
+    }
     const int direct_ok = g->c_in > 0 && g->c_in == g->groups
                           && (!g->nhwc || g->c_out == g->groups);
     if (path == CYC_PATH_AUTO ? cyc_conv_is_direct(g) : path == CYC_PATH_DIRECT && direct_ok) {

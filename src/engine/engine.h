@@ -162,6 +162,11 @@ typedef struct cyc_gemm_op {
      * writes round_up(mc, MR) rows of kc elements, row i at dst + i*kc (rows past m zero),
      * and the ukr_rows kernel reads them (a_full is not used then). */
     int a_rows;
+    /* a_rows with A already in memory as rows (row i at a_direct + i*lda, i < m, k
+     * contiguous): full MR panels are read in place, no packing at all (a 1x1 stride-1
+     * NHWC conv, a Linear layer); only a last partial panel is copied (pack_a unused). */
+    const void *a_direct;
+    cyc_int lda;
     /* A: either pack_a (fills dst with ceil(mc/MR) micro-panels of kc, rows past m
      * zero) or a_full (pre-packed full-K panels, panel r at a_full + r*k*MR). */
     void (*pack_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst);
@@ -216,7 +221,7 @@ static inline void cyc_interrupt_init(cyc_interrupt *it, int (*poll)(void *), vo
     it->poll = poll;
     it->arg = arg;
     it->stop = 0;
-    it->next = poll ? cyc_now() + CYC_POLL_SECONDS : 0.0;
+    it->next = 0.0;  /* the first tile on thread 0 polls, then every CYC_POLL_SECONDS */
 }
 
 /* At the start of every tile: 1 when the tile must be skipped (the call is stopping). */
@@ -238,6 +243,13 @@ static inline int cyc_tile_skip(cyc_interrupt *it) {
         }
     }
     return 0;
+}
+
+/* Calls below this many multiply-adds (well under a millisecond) do not poll at all:
+ * a poll (clock read, GIL, PyErr_CheckSignals) would cost more than the call. */
+#define CYC_POLL_MIN_FLOPS (1 << 22)
+static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) {
+    return flops < (double)CYC_POLL_MIN_FLOPS ? NULL : it;
 }
 
 /* Threads for a problem of `flops` multiply-adds split into `tiles` independent tiles:
