@@ -412,3 +412,57 @@ def test_nhwc_padding_modes(mode):
     got = _backward(gy, x, w, kw, "NHWC")
     for a, b in zip(got, want):
         _close(a, b, np.float64)
+
+
+# ---------------------------------------------------------------------------------
+# Ctrl-C: a long backward stops promptly (the tiles poll, also inside a long tile)
+
+_CHILD = """
+import sys, time
+import numpy as np
+import cyconv
+which = sys.argv[1]
+shape = (2, 96, 96, 256) if sys.argv[2] == "NHWC" else (2, 256, 96, 96)
+x = np.ones(shape)
+w = np.ones((256, 256, 7, 7))
+g = np.ones(shape)
+print("started", flush=True)
+t0 = time.perf_counter()
+try:
+    if which == "transpose":
+        cyconv.conv_transpose2d(g, w, padding=3)
+    else:
+        cyconv.conv2d_backward(g, x, w, padding=3, compute=(which,), layout=sys.argv[2])
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - t0, flush=True)
+    sys.exit(3)
+print("finished", time.perf_counter() - t0, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child differs on Windows")
+@pytest.mark.parametrize("which,layout", [("input", "NCHW"), ("weight", "NCHW"), ("weight", "NHWC"),
+                                          ("transpose", "NCHW")])
+def test_sigint_stops_a_long_backward(which, layout):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, which, layout], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(1.0)
+        assert proc.poll() is None, "the call ended before the signal"
+        os.kill(proc.pid, signal.SIGINT)
+        t0 = time.perf_counter()
+        out, err = proc.communicate(timeout=60)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, (proc.returncode, out, err)
+    assert out.startswith("interrupted"), out
+    assert elapsed < 0.5, f"{elapsed:.2f} s from SIGINT to exit"

@@ -304,6 +304,8 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
                 continue;
             }
             for (cyc_int pos0 = 0; pos0 < P; pos0 += pblk) {
+                if (pos0 && cyc_tile_skip(intr))  /* (a tile may be a long image) */
+                    break;
                 const cyc_int npos = P - pos0 < pblk ? P - pos0 : pblk;
                 FN(bw_mat) mat;
                 cyc_gemm_op op;
@@ -571,6 +573,8 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
                 op.pack_b = FN(bw_wpack_cols);
             }
             for (cyc_int s = lo; s < hi;) {
+                if (s != lo && cyc_tile_skip(intr))  /* (a chunk may be long) */
+                    break;
                 const cyc_int img = s / P, pa = s % P;
                 const cyc_int pb = hi - img * P < P ? hi - img * P : P;
                 if (!nhwc) {
@@ -1042,10 +1046,25 @@ static int FN(bw_bias)(const cyc_bwd_geom *g, const T *dy, T *db) {
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
+/* Calls too small to be worth a poll (a clock read, the GIL, PyErr_CheckSignals) never
+ * poll: a copy of the interruption state without the poll function. */
+static cyc_interrupt *FN(bw_quiet)(const cyc_bwd_geom *g, cyc_interrupt *intr,
+                                   cyc_interrupt *quiet) {
+    const double flops = (double)g->n * g->c_out * (g->c_in / (g->groups ? g->groups : 1))
+                         * g->kh * g->kw * g->ho * g->wo;
+    if (flops >= (double)CYC_POLL_MIN_FLOPS)
+        return intr;
+    *quiet = *intr;
+    quiet->poll = NULL;
+    return quiet;
+}
+
 static int FN(bw_data)(const cyc_bwd_geom *g, const T *dy, const T *w, const T *bias, T *dx,
                        cyc_interrupt *intr) {
+    cyc_interrupt quiet;
     if (g->n == 0 || g->c_in == 0 || g->h == 0 || g->w == 0)
         return 0;  /* dx has no elements */
+    intr = FN(bw_quiet)(g, intr, &quiet);
     if (cyc_bwd_is_direct(g))
         return g->nhwc ? FN(bw_data_direct_nhwc)(g, dy, w, bias, dx, intr)
                        : FN(bw_data_direct_nchw)(g, dy, w, bias, dx, intr);
@@ -1055,8 +1074,10 @@ static int FN(bw_data)(const cyc_bwd_geom *g, const T *dy, const T *w, const T *
 static int FN(bw_weight)(const cyc_bwd_geom *g, const T *dy, const T *x, T *dw,
                          cyc_interrupt *intr) {
     const cyc_int wsize = g->c_out * (g->c_in / g->groups) * g->kh * g->kw;
+    cyc_interrupt quiet;
     if (wsize == 0)
         return 0;
+    intr = FN(bw_quiet)(g, intr, &quiet);
     if (g->n == 0) {
         FN(bw_fill)(dw, wsize, (T)0);
         return 0;
