@@ -472,6 +472,64 @@ static void FN(bw_pack_patch_cols)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p
     }
 }
 
+/* B[p, j] = the input cell that column q0 + j0 + j (a (channel, tap) pair) reads at
+ * position pa + p0 + p, zero where the tap reads padding (the implicit im2col); NCHW, NR-interleaved
+ * panels (for the weight gradient with fewer output channels than NR). */
+static void FN(bw_pack_patch_panels)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
+                                void *vdst) {
+    const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
+    const cyc_bwd_geom *g = c->g;
+    const int NR = c->nr;
+    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
+    const cyc_int sh = g->sh, sw = g->sw, cg = g->c_in / g->groups;
+    const cyc_int pstart = c->pa + p0;
+    T *dst = (T *)vdst;
+    const cyc_int ncols = (nc + NR - 1) / NR * NR;
+    {
+        for (cyc_int jj = 0; jj < ncols; jj++) {
+            T *restrict d = dst + (jj / NR) * kc * NR + jj % NR;
+            if (jj >= nc) {
+                for (cyc_int p = 0; p < kc; p++)
+                    d[p * NR] = 0;
+                continue;
+            }
+            const cyc_int q = c->q0 + j0 + jj, ch = q / taps, t = q % taps;
+            const cyc_int i = t / g->kw, j = t % g->kw;
+            const T *plane = c->x + ch * H * W;
+            const cyc_int jo = j * g->dw - g->pl;
+            const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
+            cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
+            if (hi > wo)
+                hi = wo;
+            cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
+            while (p < kc) {
+                cyc_int seg = wo - ow;
+                if (seg > kc - p)
+                    seg = kc - p;
+                const cyc_int ih = oh * sh - g->pt + i * g->dh;
+                T *restrict dd = d + (p - ow) * NR;  /* dd[x*NR] is output column x */
+                if (ih < 0 || ih >= H) {
+                    for (cyc_int x = ow; x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                } else {
+                    const T *restrict src = plane + ih * W + jo;
+                    const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
+                    cyc_int x = ow;
+                    for (; x < a && x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                    for (; x < b; x++)
+                        dd[x * NR] = src[x * sw];
+                    for (; x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                }
+                p += seg;
+                ow = 0;
+                oh++;
+            }
+        }
+    }
+}
+
 typedef struct {
     FN(bw_mat) m;      /* the grad_output operand */
     FN(bw_patch) p;    /* the patches */
@@ -487,6 +545,10 @@ static void FN(bw_wpack_mat_b)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cy
 
 static void FN(bw_wpack_rows)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst) {
     FN(bw_pack_patch_rows)(&((FN(bw_wctx) *)ctx)->p, i0, mc, p0, kc, dst);
+}
+
+static void FN(bw_wpack_panels)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_patch_panels)(&((FN(bw_wctx) *)ctx)->p, j0, nc, p0, kc, dst);
 }
 
 static void FN(bw_wpack_cols)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
@@ -505,8 +567,12 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
     const cyc_int taps = g->kh * g->kw, P = g->ho * g->wo, HW = g->h * g->w;
     const cyc_int ncols = cg * taps;
     const int nhwc = g->nhwc;
+    /* NCHW with fewer output channels per group than NR: dW = dY * patches^T as for NHWC
+     * (Cog as the GEMM's rows), the patches packed in NR-interleaved panels; else the
+     * register tile's columns would be mostly padding. */
+    const int flip = !nhwc && cog < uk->nr;
     /* the GEMM's rows and columns: NCHW (columns of dW, Cog); NHWC (Cog, columns of dW) */
-    const cyc_int gm = nhwc ? cog : ncols, gn = nhwc ? ncols : cog;
+    const cyc_int gm = nhwc || flip ? cog : ncols, gn = nhwc || flip ? ncols : cog;
     /* row tiles of up to 4 A blocks: the GEMM reuses each packed B block for all of them */
     cyc_int mb, nmb, nb, nnb;
     FN(bw_split)(gm, 4 * (cyc_int)uk->mc, uk->mr, &mb, &nmb);
@@ -559,7 +625,12 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
             op.rs_c = gn;
             op.cs_c = 1;
             op.ctx = &ctx;
-            if (!nhwc) {
+            if (flip) {
+                ctx.p.q0 = j0;
+                ctx.p.nr = uk->nr;
+                op.pack_a = FN(bw_wpack_mat_a);
+                op.pack_b = FN(bw_wpack_panels);
+            } else if (!nhwc) {
                 ctx.p.q0 = 0;
                 ctx.p.nr = uk->mr;  /* rows are padded to a multiple of MR */
                 op.a_rows = 1;
@@ -577,7 +648,13 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
                     break;
                 const cyc_int img = s / P, pa = s % P;
                 const cyc_int pb = hi - img * P < P ? hi - img * P : P;
-                if (!nhwc) {
+                if (flip) {
+                    /* A[i, p] = dy[img, gi*cog + i0 + i, pa + p]; B panels: patches at pa + p */
+                    ctx.p.x = x + (img * g->c_in + gi * cg) * HW;
+                    ctx.m.src = dy + (img * g->c_out + gi * cog + i0) * P + pa;
+                    ctx.m.rs = P;
+                    ctx.m.cs = 1;
+                } else if (!nhwc) {
                     /* A rows: patch columns q0 = i0 + ...; B[p, j] = dy[img, gi*cog + j0 + j, pa + p] */
                     ctx.p.q0 = i0;
                     ctx.p.x = x + (img * g->c_in + gi * cg) * HW;
@@ -613,6 +690,7 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
             for (cyc_int q = 0; q < ncols; q++) {
                 /* NCHW slab: [g][q][o] (q = (channel, tap)); NHWC: [g][o][q'] (q' = (tap, channel)) */
                 const cyc_int at = nhwc ? gi * cog * ncols + o * ncols + (q % taps) * cg + q / taps
+                                 : flip ? gi * cog * ncols + o * ncols + q
                                         : gi * cog * ncols + q * cog + o;
                 T s = part[at];
                 for (cyc_int r = 1; r < R; r++)
