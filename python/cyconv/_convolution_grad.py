@@ -272,7 +272,8 @@ def _nhwc_setup(x, weight, stride, padding, dilation, groups, padding_mode, gy):
     dilation = _pair(dilation, "dilation")
     groups = _int(groups, "groups")
     mode = padding_mode_of(padding_mode)
-    lead, hw = _check_conv_shapes(_to_nchw_shape(x.shape), weight.shape, groups, "input", "weight")
+    lead, hw = _check_conv_shapes(_to_nchw_shape(x.shape), weight.shape, groups, "input", "weight",
+                                  "NHWC")
     kernel = weight.shape[2:]
     pads = _padding(padding, kernel, dilation)
     out_hw = _conv_out_hw(hw, kernel, stride, pads, dilation)
