@@ -32,6 +32,7 @@ import numpy as np
 from ._arrays import as_array, canonical, compute_dtypes, finish, result_buffer
 from ._config import get_num_threads
 from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, fast_geometry, padding_mode_of
+from ._padding_modes import pad as _pad_mode
 from ._dispatch import load_kernels
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
@@ -88,6 +89,9 @@ def _forward(x, w, b, stride, pads, dilation, groups, buf):
     """
     n, c_out, ho, wo = buf.shape
     if n == 0:
+        return
+    if x.shape[1] == 0:  # zero input channels (weight (C_out, 0, kh, kw)): the bias broadcast
+        buf[...] = 0 if b is None else b[:, None, None]
         return
     _, _, kh, kw = w.shape
     (pt, pb), (pl, pr) = pads
@@ -378,7 +382,7 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip):
         raise ValueError(f"kernel must be 2-D (kh, kw), got {kernel.ndim} dimensions: shape {kernel.shape}")
     if min(kernel.shape) < 1:
         raise ValueError(f"kernel has an empty axis: shape {kernel.shape}")
-    hw = _spatial(x.shape, "x")
+    hw = _spatial(x.shape, "x", empty_ok=True)  # (an empty axis: valid if padding gives outputs)
     pads = _padding(padding, kernel.shape, dilation)
     out_hw = _conv_out_hw(hw, kernel.shape, stride, pads, dilation)
     compute_dtype, result_dtype = compute_dtypes(x, kernel)
@@ -387,9 +391,9 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip):
     planes = buf.size // (out_hw[0] * out_hw[1])
     if planes:
         x4 = canonical(x, compute_dtype).reshape((planes, 1) + hw)
-        if PADDING_MODES[mode] is not None and any(map(any, pads)):
+        if (PADDING_MODES[mode] is not None or 0 in hw) and any(map(any, pads)):
             _check_mode_padding(mode, pads, hw)
-            x4 = np.pad(x4, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
+            x4 = _pad_mode(x4, pads, mode, axes=(2, 3))  # (an empty axis: its zeros, explicitly)
             pads = ((0, 0), (0, 0))
         if flip:
             kernel = kernel[::-1, ::-1]

@@ -135,6 +135,9 @@ def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, w
     if n_img == 0:
         return (dx, np.zeros(weight.shape, dtype) if want_weight else None,
                 np.zeros(c_out, dtype) if want_bias else None)
+    if cin_g == 0:  # zero input channels: only the bias has a gradient (float64 sums)
+        return (dx, np.zeros(weight.shape, dtype) if want_weight else None,
+                gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype) if want_bias else None)
     if want_weight:
         dweight = np.empty(weight.shape, dtype)
     if want_bias:
@@ -217,25 +220,13 @@ def _gemm_gradients(gy, x, weight, dx, dweight, groups, geom, plan, pointwise):
 
 
 def _fold_mode_padding(dxp, mode, pads, hw):
-    """The adjoint of ``np.pad(x, pads, mode)`` on the last two axes.
+    """The adjoint of padding ``x`` by ``pads`` in ``mode`` on the last two axes.
 
-    Every padded cell is a copy of some input cell; its gradient is added back there.
+    Every padded cell is a copy of some input cell; its gradient is added back there
+    (:func:`cyconv._padding_modes.pad_adjoint`; for 'zeros' the padding is dropped).
     """
-    np_mode = PADDING_MODES[mode]
-    for axis, (before, after), n in zip((2, 3), pads, hw):
-        if before == 0 and after == 0:
-            continue
-        source = np.pad(np.arange(n), (before, after), mode=np_mode)
-        index = [slice(None)] * 4
-        index[axis] = slice(before, before + n)
-        folded = dxp[tuple(index)].copy()
-        for pos in list(range(before)) + list(range(before + n, before + n + after)):
-            index[axis] = source[pos]
-            dst = tuple(index)
-            index[axis] = pos
-            folded[dst] += dxp[tuple(index)]
-        dxp = folded
-    return dxp
+    from ._padding_modes import pad_adjoint
+    return pad_adjoint(dxp, pads, mode, hw, axes=(2, 3))
 
 
 def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=1, groups=1,

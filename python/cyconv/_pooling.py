@@ -53,6 +53,12 @@ def _column_plan(n, n_out, k, s, before, d):
 def _check_taps(hw, ohw, k, s, pads, d):
     """Every window must hold a real cell (only dilation can make one miss the input)."""
     for n, n_out, kk, ss, (before, _), dd, axis in zip(hw, ohw, k, s, pads, d, _AXES):
+        if n == 0:
+            cells = "rows" if axis == "height" else "columns"
+            raise ValueError(
+                f"max pooling of an input with no {cells} (input {axis} 0): every window covers "
+                f"only padding, and padded cells never win"
+            )
         if dd == 1:
             continue
         starts = np.arange(n_out) * ss - before
@@ -70,7 +76,7 @@ def _check_taps(hw, ohw, k, s, pads, d):
 
 def _input(x, name="x"):
     x = as_array(x, name)
-    hw = _spatial(x.shape, name)
+    hw = _spatial(x.shape, name, empty_ok=True)
     return x, hw
 
 
@@ -173,14 +179,21 @@ def _avg_divisors(n, n_out, k, s, pad, count_include_pad):
     return count.astype(np.float64)
 
 
+def _divisor_override(value):
+    """None, or any nonzero integer (PyTorch accepts negative divisors)."""
+    if value is None:
+        return None
+    value = _int(value, "divisor_override")
+    if value == 0:
+        raise ValueError("divisor_override must be a nonzero integer or None, got 0")
+    return value
+
+
 def _avg_setup(hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     k, s, pads, d = _pool_args(kernel_size, stride, padding, 1)
     ceil_mode = _flag(ceil_mode, "ceil_mode")
     count_include_pad = _flag(count_include_pad, "count_include_pad")
-    if divisor_override is not None:
-        divisor_override = _int(divisor_override, "divisor_override")
-        if divisor_override < 1:
-            raise ValueError(f"divisor_override must be a positive integer or None, got {divisor_override}")
+    divisor_override = _divisor_override(divisor_override)
     ohw = _pool_out_hw(hw, k, s, pads, d, ceil_mode)
     return k, s, pads, ohw, count_include_pad, divisor_override
 
@@ -194,13 +207,14 @@ def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype):
     else:
         ch, cw = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
                   for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
-    if (ch == ch[0]).all() and (cw == cw[0]).all():
-        # One divisor for every window: a single reciprocal, rounded once.
-        rch = np.ones(ohw[0], dtype)
-        rcw = np.full(ohw[1], 1.0 / (ch[0] * cw[0]), dtype)
-    else:
-        rch = (1.0 / ch).astype(dtype)
-        rcw = (1.0 / cw).astype(dtype)
+    with np.errstate(divide="ignore"):  # a divisor 0 (only padding, count_include_pad=False): inf
+        if (ch == ch[0]).all() and (cw == cw[0]).all():
+            # One divisor for every window: a single reciprocal, rounded once.
+            rch = np.ones(ohw[0], dtype)
+            rcw = np.full(ohw[1], 1.0 / (ch[0] * cw[0]), dtype)
+        else:
+            rch = (1.0 / ch).astype(dtype)
+            rcw = (1.0 / cw).astype(dtype)
     return jlo, jhi, rch, rcw
 
 
@@ -225,7 +239,7 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
         Divide by the window cells inside ``[-p, n + p)`` (padding included, the
         ceil-mode overhang not) instead of by the real cells only.
     divisor_override : int, optional
-        A positive divisor used for every window instead.
+        A nonzero divisor used for every window instead (negative allowed, as in PyTorch).
     out : ndarray, optional
         Where to write the result (exact shape and dtype, writable, not overlapping ``x``).
 
@@ -259,6 +273,10 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
     buf, out = result_buffer(out, shape, cdt, rdt, [x])
     xc = canonical(x, cdt)
     _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
+    if 0 in hw:  # every window reads only padding: 0 / divisor (NaN where the divisor is 0)
+        with np.errstate(invalid="ignore"):
+            buf[...] = 0 * (rch[:, None] * rcw[None, :])
+        return finish(buf, out, rdt)
     nt = _threads(x.size * k[0] + buf.size * k[1])
     # Per-thread row buffer with zero borders: the padding and the ceil-mode overhang.
     work = np.zeros((nt, max(pads[1][0] + hw[1], (ohw[1] - 1) * s[1] + k[1])), cdt)
@@ -271,7 +289,7 @@ def _input_shape(input_shape):
     shape = _shape_tuple(input_shape, "input_shape")
     if any(v < 0 for v in shape):
         raise ValueError(f"input_shape must not have negative sizes, got {shape}")
-    hw = _spatial(shape, "input_shape")
+    hw = _spatial(shape, "input_shape", empty_ok=True)
     return shape, hw
 
 
@@ -409,6 +427,8 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     check_size(shape, cdt.itemsize, "the gradient")
     gc = canonical(g, cdt)
     result = np.empty(shape, cdt)
+    if result.size == 0:
+        return finish(result, None, rdt)
     jlo, jhi, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
     nt = _threads(result.size * k[1] + g.size * k[0])
     # Per-thread row buffer with zero borders (kw - 1 cells before, the padding after).
