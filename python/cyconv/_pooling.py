@@ -17,15 +17,9 @@ from ._shapes import _AXES, _int, _pool_args, _pool_out_hw, _shape_tuple, _spati
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_backward", "avg_pool2d_backward"]
 
-# Below this many elements touched, one thread is faster than waking the pool.
-_PARALLEL_MIN = 1 << 15
 
 _I64 = np.dtype(np.int64)
 _F32 = np.dtype(np.float32)
-
-
-def _threads(work):
-    return get_num_threads() if work >= _PARALLEL_MIN else 1
 
 
 def _flag(value, name):
@@ -34,9 +28,16 @@ def _flag(value, name):
     return bool(value)
 
 
-def _planes(arr):
-    """View a C-contiguous ``(..., H, W)`` array as planes ``(P, H, W)``."""
-    return arr.reshape((-1,) + arr.shape[-2:])
+def _planes(arr, swap=False):
+    """View a C-contiguous ``(..., H, W)`` array as planes ``(P, H, W)`` (``(P, W, H)``
+    with ``swap``: for one-column planes, the same memory as one-row planes)."""
+    h, w = arr.shape[-2:]
+    return arr.reshape((-1, w, h) if swap else (-1, h, w))
+
+
+def _swap(*pairs):
+    """Each (h, w) pair as (w, h)."""
+    return tuple((p[1], p[0]) for p in pairs)
 
 
 def _column_plan(n, n_out, k, s, before, d):
@@ -157,26 +158,42 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
         xc, kbuf = xc.view(np.uint8), buf.view(np.uint8)
     else:
         kbuf = buf
+    # A one-column plane (H, 1) with a one-column result is, in memory, the one-row plane (1, H): pooled as such
+    # (long rows), with every (h, w) option swapped; its indices h*1 + 0 = 0*H + h agree.
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1
+    if swap:
+        hw, ohw, k, s, pads, d = _swap(hw, ohw, k, s, pads, d)
     jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], d[1])
     _maxpool.forward(
-        _planes(xc), _planes(kbuf), None if indices is None else _planes(indices),
-        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi,
-        _threads(x.size + buf.size * k[0] * k[1]),
+        _planes(xc, swap), _planes(kbuf, swap), None if indices is None else _planes(indices, swap),
+        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi, get_num_threads(),
     )
     result = finish(buf, out, dtype)
     return (result, indices) if return_indices else result
 
 
 def _avg_divisors(n, n_out, k, s, pad, count_include_pad):
-    """One axis' factor of each window's divisor (PyTorch's rule)."""
+    """One axis' factor of each window's divisor (PyTorch's rule), and whether it is k for
+    every window.
+
+    Only windows that start before the input or end after it can differ from ``k``: those
+    (a few at each end) are worked out, the rest is ``k`` (a long axis costs one fill).
+    """
     before, after = pad
-    start = np.arange(n_out) * s - before
+    head = min(n_out, before // s + 1)  # windows j with j*s - before < 0, and one more
+    tail = max(head, min(n_out, (n + before - k) // s + 1))  # first window ending past n
+    j = np.concatenate((np.arange(head), np.arange(tail, n_out)))
+    start = j * s - before
     end = np.minimum(start + k, n + after)
     if count_include_pad:
-        count = end - start
+        edge = end - start
     else:
-        count = np.minimum(end, n) - np.maximum(start, 0)
-    return count.astype(np.float64)
+        edge = np.minimum(end, n) - np.maximum(start, 0)
+    if (edge == k).all():
+        return None, True  # (no array: a long axis would cost a pass for nothing)
+    count = np.full(n_out, float(k))
+    count[j] = edge
+    return count, False
 
 
 def _divisor_override(value):
@@ -198,21 +215,28 @@ def _avg_setup(hw, kernel_size, stride, padding, ceil_mode, count_include_pad, d
     return k, s, pads, ohw, count_include_pad, divisor_override
 
 
-def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype):
-    """Column plan and the reciprocals of the divisor's row and column factors."""
+def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype, short=False):
+    """Column plan and the reciprocals of the divisor's row and column factors.
+
+    With ``short``, one divisor for every window gives length-1 factors (the forward
+    kernel reads only those then).
+    """
     jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], 1)
     if divisor_override is not None:
-        ch = np.ones(ohw[0])
-        cw = np.full(ohw[1], float(divisor_override))
+        ch, cw, uniform = None, None, True
+        divisor = float(divisor_override)
     else:
-        ch, cw = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
-                  for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
+        (ch, uh), (cw, uw) = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
+                              for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
+        uniform, divisor = uh and uw, float(k[0] * k[1])
     with np.errstate(divide="ignore"):  # a divisor 0 (only padding, count_include_pad=False): inf
-        if (ch == ch[0]).all() and (cw == cw[0]).all():
+        if uniform:
             # One divisor for every window: a single reciprocal, rounded once.
-            rch = np.ones(ohw[0], dtype)
-            rcw = np.full(ohw[1], 1.0 / (ch[0] * cw[0]), dtype)
+            rch = np.ones(1 if short else ohw[0], dtype)
+            rcw = np.full(1 if short else ohw[1], 1.0 / divisor, dtype)
         else:
+            ch = np.full(ohw[0], float(k[0])) if ch is None else ch
+            cw = np.full(ohw[1], float(k[1])) if cw is None else cw
             rch = (1.0 / ch).astype(dtype)
             rcw = (1.0 / cw).astype(dtype)
     return jlo, jhi, rch, rcw
@@ -272,15 +296,18 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
     shape = x.shape[:-2] + ohw
     buf, out = result_buffer(out, shape, cdt, rdt, [x])
     xc = canonical(x, cdt)
-    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1  # a one-column plane (and result) as the one-row plane it is in memory
+    if swap:
+        hw, ohw, k, s, pads = _swap(hw, ohw, k, s, pads)
+    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt, short=True)
     if 0 in hw:  # every window reads only padding: 0 / divisor (NaN where the divisor is 0)
         with np.errstate(invalid="ignore"):
             buf[...] = 0 * (rch[:, None] * rcw[None, :])
         return finish(buf, out, rdt)
-    nt = _threads(x.size * k[0] + buf.size * k[1])
-    # Per-thread row buffer with zero borders: the padding and the ceil-mode overhang.
-    work = np.zeros((nt, max(pads[1][0] + hw[1], (ohw[1] - 1) * s[1] + k[1])), cdt)
-    _avgpool.forward(_planes(xc), _planes(buf), work,
+    nt = get_num_threads()  # the most; the kernel decides from the work size
+    # Per-thread buffer for one block of output columns' vertical sums (see the kernel).
+    work = np.empty((nt, (min(ohw[1], _avgpool.COLUMN_BLOCK) - 1) * s[1] + k[1]), cdt)
+    _avgpool.forward(_planes(xc, swap), _planes(buf, swap), work,
                      k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], rch, rcw, nt)
     return finish(buf, out, rdt)
 
@@ -367,8 +394,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     L = g.shape[-2] * g.shape[-1]
     # The kernel checks every index as it scatters (it skips, never writes, a bad one) and
     # counts the bad ones: the check costs no pass of its own. The error is raised here.
-    bad = _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), result.reshape(P, n),
-                            _threads(result.size + g.size))
+    bad = _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), result.reshape(P, n), get_num_threads())
     if bad:
         flat = idx.reshape(-1)
         pos = int(np.argmax((flat < 0) | (flat >= n)))
@@ -429,10 +455,13 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     result = np.empty(shape, cdt)
     if result.size == 0:
         return finish(result, None, rdt)
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1  # a one-column plane (and result) as the one-row plane it is in memory
+    if swap:
+        hw, ohw, k, s, pads = _swap(hw, ohw, k, s, pads)
     jlo, jhi, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
-    nt = _threads(result.size * k[1] + g.size * k[0])
+    nt = get_num_threads()  # the most; the kernel decides from the work size
     # Per-thread row buffer with zero borders (kw - 1 cells before, the padding after).
     work = np.zeros((nt, k[1] - 1 + max(ohw[1], hw[1] + pads[1][0])), cdt)
-    _avgpool.backward(_planes(gc), _planes(result), work,
+    _avgpool.backward(_planes(gc, swap), _planes(result, swap), work,
                       k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], jlo, jhi, rch, rcw, nt)
     return finish(result, None, rdt)
