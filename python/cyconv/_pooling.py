@@ -75,6 +75,45 @@ def _check_taps(hw, ohw, k, s, pads, d):
             )
 
 
+def _axes_of(axes, ndim, name="x"):
+    """Normalise ``axes`` (two distinct axes of an ``ndim``-d array) to non-negative ints;
+    None when they are the last two (the kernels' own layout)."""
+    if type(axes) is tuple and axes == (-2, -1):
+        return None
+    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise TypeError(f"axes must be a pair of integers (the H and W axes), got {axes!r}")
+    pair = tuple(_int(a, "axes") for a in axes)
+    if ndim < 2:
+        return None  # the usual "at least 2 dimensions" error follows
+    norm = tuple(a + ndim if a < 0 else a for a in pair)
+    if not all(0 <= a < ndim for a in norm):
+        raise ValueError(f"axes {pair} out of range for {name} with {ndim} dimensions")
+    if norm[0] == norm[1]:
+        raise ValueError(f"axes must be two different axes, got {pair}")
+    return None if norm == (ndim - 2, ndim - 1) else norm
+
+
+def _to_end(a, axes):
+    """View ``a`` with ``axes`` moved last (H, W); the kernels' canonical copy follows."""
+    return np.moveaxis(a, axes, (-2, -1))
+
+
+def _from_end(a, axes, out=None, inputs=()):
+    """The result back in the caller's layout (a C-contiguous array), or written to ``out``."""
+    back = np.moveaxis(a, (-2, -1), axes)
+    if out is None:
+        return np.ascontiguousarray(back)
+    buf, out = result_buffer(out, back.shape, back.dtype, back.dtype, list(inputs))
+    np.copyto(out, back)
+    return out
+
+
+def _moved_shape(shape, axes):
+    """``shape`` with ``axes`` moved last."""
+    rest = [v for i, v in enumerate(shape) if i not in axes]
+    return tuple(rest) + (shape[axes[0]], shape[axes[1]])
+
+
 def _input(x, name="x"):
     x = as_array(x, name)
     hw = _spatial(x.shape, name, empty_ok=True)
@@ -82,7 +121,7 @@ def _input(x, name="x"):
 
 
 def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, out=None):
+               return_indices=False, out=None, axes=(-2, -1)):
     """2-D max pooling of every ``(H, W)`` plane of ``x``.
 
     Parameters
@@ -106,6 +145,9 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     out : ndarray, optional
         Where to write the values (exact result shape and dtype, writable, not
         overlapping ``x``).
+    axes : (int, int)
+        The H and W axes of ``x`` (an ``(H, W, C)`` image is pooled per channel with
+        ``axes=(0, 1)``); the result keeps the other axes where they are.
 
     Returns
     -------
@@ -136,6 +178,13 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     (array([[5]], dtype=uint8), array([[1]]))
     """
     x, hw = _input(x)
+    moved = _axes_of(axes, x.ndim)
+    if moved is not None:
+        res = max_pool2d(_to_end(x, moved), kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+        if return_indices:
+            return _from_end(res[0], moved, out, [x]), _from_end(res[1], moved)
+        return _from_end(res, moved, out, [x])
     k, s, pads, d = _pool_args(kernel_size, stride, padding, dilation)
     ceil_mode = _flag(ceil_mode, "ceil_mode")
     return_indices = _flag(return_indices, "return_indices")
@@ -243,7 +292,7 @@ def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype, s
 
 
 def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None, out=None):
+               divisor_override=None, out=None, axes=(-2, -1)):
     """2-D average pooling of every ``(H, W)`` plane of ``x``.
 
     Parameters
@@ -266,6 +315,8 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
         A nonzero divisor used for every window instead (negative allowed, as in PyTorch).
     out : ndarray, optional
         Where to write the result (exact shape and dtype, writable, not overlapping ``x``).
+    axes : (int, int)
+        The H and W axes of ``x`` (``(0, 1)`` for an ``(H, W, C)`` image).
 
     Returns
     -------
@@ -290,6 +341,12 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
             [1., 1.]]], dtype=float32)
     """
     x, hw = _input(x)
+    moved = _axes_of(axes, x.ndim)
+    if moved is not None:
+        res = avg_pool2d(_to_end(x, moved), kernel_size, stride=stride, padding=padding,
+                         ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                         divisor_override=divisor_override)
+        return _from_end(res, moved, out, [x])
     k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     cdt, rdt = compute_dtypes(x)
@@ -327,7 +384,7 @@ def _grad_array(grad_output):
     return g
 
 
-def max_pool2d_backward(grad_output, indices, input_shape):
+def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1)):
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Each ``grad_output`` element is added to the input cell its index names; windows
@@ -343,6 +400,9 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     input_shape : tuple of int
         Shape ``(..., H, W)`` of the pooled input; its leading axes must be those of
         ``grad_output``.
+    axes : (int, int)
+        The H and W axes of ``grad_output``, ``indices`` and the input, as given to
+        :func:`max_pool2d`.
 
     Returns
     -------
@@ -371,6 +431,14 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     """
     g = _grad_array(grad_output)
     idx = np.asarray(indices)
+    moved = _axes_of(axes, g.ndim, "grad_output")
+    if moved is not None:
+        shape = _shape_tuple(input_shape, "input_shape")
+        if len(shape) != g.ndim or idx.ndim != g.ndim:
+            raise ValueError(f"input_shape {shape} and indices (shape {idx.shape}) must have the "
+                             f"{g.ndim} dimensions of grad_output")
+        res = max_pool2d_backward(_to_end(g, moved), _to_end(idx, moved), _moved_shape(shape, moved))
+        return _from_end(res, moved)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must have an integer dtype, got dtype {idx.dtype}")
     shape, (H, W) = _input_shape(input_shape)
@@ -407,7 +475,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
 
 
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None, axes=(-2, -1)):
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -417,7 +485,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
         output shape.
     input_shape : tuple of int
         Shape ``(..., H, W)`` of the pooled input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes
         As for :func:`avg_pool2d`.
 
     Returns
@@ -440,6 +508,15 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
            [0.25, 0.5 , 0.25]])
     """
     g = _grad_array(grad_output)
+    moved = _axes_of(axes, g.ndim, "grad_output")
+    if moved is not None:
+        shape = _shape_tuple(input_shape, "input_shape")
+        if len(shape) != g.ndim:
+            raise ValueError(f"input_shape {shape} must have the {g.ndim} dimensions of grad_output")
+        res = avg_pool2d_backward(_to_end(g, moved), _moved_shape(shape, moved), kernel_size,
+                                  stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                  count_include_pad=count_include_pad, divisor_override=divisor_override)
+        return _from_end(res, moved)
     shape, hw = _input_shape(input_shape)
     k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
