@@ -270,7 +270,10 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
         ``'valid'``, ``'same'`` (= ``'same_lower'``), ``'same_upper'``, ``'full'``.
     groups : int
         Input and output channels split into this many independent groups.
-    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        numpy.pad's 'constant', 'reflect', 'edge', 'wrap', 'symmetric' for any padding size
+        (scipy.ndimage: 'constant', 'mirror', 'nearest', 'wrap', 'reflect'; scipy.signal:
+        'fill', -, -, 'wrap', 'symm'; PyTorch: the first four, reflect < size, circular <= size).
         What the padding holds.
     out : ndarray, optional
         Receives the result (exact shape and dtype, writable, not overlapping an input).
@@ -423,7 +426,10 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
         ``scipy.signal.correlate2d``'s modes; SciPy's ``'same'`` is ``'same_upper'``
         here (equal to ``'same'`` for odd kernels; for even ones ``'same'`` puts the
         extra row/column of padding at the top/left, as the notes do).
-    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        numpy.pad's 'constant', 'reflect', 'edge', 'wrap', 'symmetric' for any padding size
+        (scipy.ndimage: 'constant', 'mirror', 'nearest', 'wrap', 'reflect'; scipy.signal:
+        'fill', -, -, 'wrap', 'symm'; PyTorch: the first four, reflect < size, circular <= size).
     out : ndarray, optional
         Receives the result.
 
