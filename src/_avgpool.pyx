@@ -95,16 +95,35 @@ cdef inline void _forward_row(
     if kw > 1:
         v1 = vs + 1
     # the window sums, then the scale (a second pass over the block, while it is in L1)
+    # (the common windows fuse the scale: one pass, one store per element)
     if sw == 1 and kw == 3:
         v2 = vs + 2  # the buffer has room for (Wo - 1)*sw + kw cells
-        for j in range(Wo):
-            orow[j] = vs[j] + v1[j] + v2[j]
+        if scale != 0:
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j] + v2[j]) * scale
+        else:
+            rcw += j0
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j] + v2[j]) * (f * rcw[j])
+        return
     elif sw == 1 and kw == 2:
-        for j in range(Wo):
-            orow[j] = vs[j] + v1[j]
+        if scale != 0:
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j]) * scale
+        else:
+            rcw += j0
+            for j in range(Wo):
+                orow[j] = (vs[j] + v1[j]) * (f * rcw[j])
+        return
     elif sw == 2 and kw == 2:
-        for j in range(Wo):
-            orow[j] = vs[2 * j] + vs[2 * j + 1]
+        if scale != 0:
+            for j in range(Wo):
+                orow[j] = (vs[2 * j] + vs[2 * j + 1]) * scale
+        else:
+            rcw += j0
+            for j in range(Wo):
+                orow[j] = (vs[2 * j] + vs[2 * j + 1]) * (f * rcw[j])
+        return
     elif kw == 1:
         for j in range(Wo):
             orow[j] = vs[j * sw]
@@ -190,7 +209,7 @@ def forward(
     """
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
-    cdef Py_ssize_t u
+    cdef Py_ssize_t u, p, i, r0
     cdef real_t scale = _uniform_scale(rch, rcw)
     cdef Py_ssize_t nb = (Wo + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
     if P == 0 or Ho == 0 or Wo == 0:
@@ -204,7 +223,14 @@ def forward(
     else:
         units = P * Ho * nb
     with nogil:
-        if nt == 1:
+        if nt == 1 and nb == 1 and not narrow:  # the common small-plane call, as direct as it gets
+            for u in range(units):
+                p = u // Ho
+                i = u - p * Ho
+                r0 = i * sh - pt
+                _forward_row(&x[p, 0, 0], &out[p, i, 0], &work[0, 0], W, 0, Wo, max(r0, 0),
+                             min(r0 + kh, H), kw, sw, pl, rch[0] if scale != 0 else rch[i], &rcw[0], scale)
+        elif nt == 1:
             for u in range(units):
                 _forward_unit(&x[0, 0, 0], &out[0, 0, 0], &work[0, 0], u, narrow, nb, H, W, Ho, Wo,
                               kh, kw, sh, sw, pt, pl, &rch[0], &rcw[0], scale)
@@ -235,10 +261,15 @@ cdef inline void _forward_unit(
             _forward_row(x0 + p * H * W, o0 + (p * Ho + i) * Wo, vs, W, 0, Wo, max(r0, 0),
                          min(r0 + kh, H), kw, sw, pl, rch[0] if scale != 0 else rch[i], rcw, scale)
         return
-    p = u // (Ho * nb)
-    rest = u - p * (Ho * nb)
-    i = rest // nb
-    b = rest - i * nb
+    if nb == 1:  # (integer divisions cost tens of cycles: one per unit when possible)
+        p = u // Ho
+        i = u - p * Ho
+        b = 0
+    else:
+        p = u // (Ho * nb)
+        rest = u - p * (Ho * nb)
+        i = rest // nb
+        b = rest - i * nb
     r0 = i * sh - pt
     _forward_row(x0 + p * H * W, o0 + (p * Ho + i) * Wo, vs, W,
                  b * _COLUMN_BLOCK, min(Wo, (b + 1) * _COLUMN_BLOCK),

@@ -488,7 +488,8 @@ def forward(
     cdef bint small_kernel = (kh << shift) < (1 << 24)
     cdef bint fast2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and pt == 0 and pl == 0
                          and dh == 1 and dw == 1 and 2 * Ho <= H and 2 * Wo <= W)
-    cdef bint narrow = Wo <= NARROW_WO and Ho >= NARROW_ROWS  # small planes: the row sweeps
+    # small planes: the row sweeps; with indices only one-column results pay for the block
+    cdef bint narrow = (Wo <= NARROW_WO if not with_indices else Wo == 1) and Ho >= NARROW_ROWS
     cdef Py_ssize_t kclo[NARROW_WO]
     cdef Py_ssize_t kchi[NARROW_WO]
     if P == 0 or Ho == 0 or Wo == 0:
@@ -521,6 +522,13 @@ def forward(
                                      NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
                                      b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
                                      kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
+                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
+                    p = u // Ho
+                    i = u - p * Ho
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
                 else:
                     p = u // (Ho * nb)
                     rest = u - p * (Ho * nb)
@@ -544,6 +552,13 @@ def forward(
                                      NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
                                      b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
                                      kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
+                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
+                    p = u // Ho
+                    i = u - p * Ho
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
                 else:
                     p = u // (Ho * nb)
                     rest = u - p * (Ho * nb)
