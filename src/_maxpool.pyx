@@ -24,10 +24,13 @@ row loops.
 from cython.parallel cimport prange
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, NAN
 from libc.string cimport memset
+from libc.stdlib cimport free, malloc
+from libc.stdint cimport INT64_MAX
 
 from _types cimport real_t
+from _pool_team cimport pool_team
 
 ctypedef long double longdouble_t
 
@@ -58,45 +61,47 @@ cdef inline pool_t _lowest(pool_t like) noexcept nogil:
 
 
 cdef inline void _row_values(
-    const pool_t* xp, pool_t* orow, Py_ssize_t W, Py_ssize_t Wo,
+    const pool_t* xp, pool_t* orow, Py_ssize_t W, Py_ssize_t j0, Py_ssize_t j1,
     Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi, Py_ssize_t dh,
     Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dw, Py_ssize_t pl,
     const Py_ssize_t* jlo, const Py_ssize_t* jhi,
 ) noexcept nogil:
-    """One output row, values only.
+    """Output columns ``j0 <= j < j1`` of one output row, values only.
 
     Starting from the type's lowest value is exact: every window holds a real cell, and
     a window of lowest values keeps it.
     """
-    cdef Py_ssize_t j, kr, kc, off
+    cdef Py_ssize_t j, kr, kc, off, lo, hi
     cdef const pool_t* xr
     cdef pool_t v, m, low = _lowest(orow[0])
-    for j in range(Wo):
+    for j in range(j0, j1):
         orow[j] = low
     for kr in range(krlo, krhi):
         xr = xp + (r0 + kr * dh) * W
         for kc in range(kw):
             off = kc * dw - pl
+            lo = max(jlo[kc], j0)
+            hi = min(jhi[kc], j1)
             # constant strides 1 and 2 get their own loops: those the compiler vectorises
             if sw == 1:
-                for j in range(jlo[kc], jhi[kc]):
+                for j in range(lo, hi):
                     v = xr[j + off]
                     m = orow[j]
                     orow[j] = v if (v > m) | (v != v) else m
             elif sw == 2:
-                for j in range(jlo[kc], jhi[kc]):
+                for j in range(lo, hi):
                     v = xr[2 * j + off]
                     m = orow[j]
                     orow[j] = v if (v > m) | (v != v) else m
             else:
-                for j in range(jlo[kc], jhi[kc]):
+                for j in range(lo, hi):
                     v = xr[j * sw + off]
                     m = orow[j]
                     orow[j] = v if (v > m) | (v != v) else m
 
 
 cdef inline void _row_indices(
-    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t Wo,
+    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t j0, Py_ssize_t j1,
     Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi, Py_ssize_t dh,
     Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dw, Py_ssize_t pl,
     const Py_ssize_t* jlo, const Py_ssize_t* jhi,
@@ -112,14 +117,14 @@ cdef inline void _row_indices(
     cdef const pool_t* xr
     cdef int64_t here, cur, take
     cdef pool_t v
-    for j in range(Wo):
+    for j in range(j0, j1):
         irow[j] = -1
     for kr in range(krlo, krhi):
         r = r0 + kr * dh
         xr = xp + r * W
         for kc in range(kw):
             off = kc * dw - pl
-            for j in range(jlo[kc], jhi[kc]):
+            for j in range(max(jlo[kc], j0), min(jhi[kc], j1)):
                 v = xr[j * sw + off]
                 cur = irow[j]
                 take = (v != v) | ((v == orow[j]) & (cur < 0))
@@ -128,7 +133,7 @@ cdef inline void _row_indices(
 
 
 cdef inline void _row_indices_float(
-    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t Wo,
+    const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t W, Py_ssize_t jbeg, Py_ssize_t jend,
     Py_ssize_t r0, Py_ssize_t krlo, Py_ssize_t krhi,
     Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw, int shift,
     const Py_ssize_t* jlo, const Py_ssize_t* jhi,
@@ -147,8 +152,8 @@ cdef inline void _row_indices_float(
     cdef const pool_t* mrow
     cdef pool_t v, tap
     cdef int64_t corner = r0 * W - pl
-    for j0 in range(0, Wo, 256):
-        n = min(256, Wo - j0)
+    for j0 in range(jbeg, jend, 256):
+        n = min(256, jend - j0)
         mrow = orow + j0
         for j in range(n):
             code[j] = -1
@@ -179,7 +184,7 @@ cdef inline void _row_indices_float(
 
 
 cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t* irow, Py_ssize_t r0,
-                                  Py_ssize_t W, Py_ssize_t Wo) noexcept nogil:
+                                  Py_ssize_t W, Py_ssize_t jbeg, Py_ssize_t jend) noexcept nogil:
     """:func:`_row_indices` for the 2x2, stride 2, unpadded window (float32/float64).
 
     Without NaN the maximum's cell is the first of the four equal to it: a select chain
@@ -200,15 +205,15 @@ cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t*
     cdef bint has_nan = False
     cdef Py_ssize_t jlo[2]
     cdef Py_ssize_t jhi[2]
-    for j in range(Wo):
+    for j in range(jbeg, jend):
         has_nan |= orow[j] != orow[j]
     if has_nan:
-        jlo[0] = jlo[1] = 0
-        jhi[0] = jhi[1] = Wo
-        _row_indices(xp, orow, irow, W, Wo, r0, 0, 2, 1, 2, 2, 1, 0, jlo, jhi)
+        jlo[0] = jlo[1] = jbeg
+        jhi[0] = jhi[1] = jend
+        _row_indices(xp, orow, irow, W, jbeg, jend, r0, 0, 2, 1, 2, 2, 1, 0, jlo, jhi)
         return
     if pool_t is double:
-        for j in range(Wo):
+        for j in range(jbeg, jend):
             a = x0[2 * j]
             b = x0[2 * j + 1]
             c = x1[2 * j]
@@ -222,8 +227,8 @@ cdef inline void _row_2x2_indices(const pool_t* xp, const pool_t* orow, int64_t*
         offs[1] = 1
         offs[2] = W
         offs[3] = W + 1
-        for j0 in range(0, Wo, 256):
-            n = min(256, Wo - j0)
+        for j0 in range(jbeg, jend, 256):
+            n = min(256, jend - j0)
             for j in range(n):
                 a = x0[2 * (j0 + j)]
                 b = x0[2 * (j0 + j) + 1]
@@ -269,17 +274,213 @@ cdef inline Py_ssize_t _first_tap(Py_ssize_t r0, Py_ssize_t d) noexcept nogil:
     return 0 if r0 >= 0 else (-r0 + d - 1) // d
 
 
+cdef inline void _narrow_rows(
+    const pool_t* xp, pool_t* op, int64_t* ip, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Wo,
+    Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t kh, Py_ssize_t sh, Py_ssize_t pt, Py_ssize_t dh,
+    Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dw, const Py_ssize_t* kclo, const Py_ssize_t* kchi,
+) noexcept nogil:
+    """Output rows ``i0 <= i < i1`` of a narrow plane (few output columns), values and,
+    unless ``ip`` is NULL, indices, in one scalar pass per window.
+
+    A narrow plane has too few columns for the row sweeps of :func:`_row_values` to pay
+    their set-up per row; here a window is one tight loop nest. ``kclo[j] <= kc < kchi[j]``
+    are output column ``j``'s real taps. Same rule as the sweeps, written without
+    data-dependent branches (random data would mispredict every other one): the running
+    maximum is ``v if v > m else m`` (a max instruction: ties keep the first), NaN is
+    tracked on the side (any NaN makes the result NaN, its index the window's last NaN).
+    """
+    cdef Py_ssize_t i, j, kr, kc, r0, c0, krlo, krhi, r
+    cdef const pool_t* xr
+    cdef pool_t v, m, low = _lowest(op[0])
+    cdef int64_t best, nan_at, here
+    cdef int take, anynan
+    for i in range(i0, i1):
+        r0 = i * sh - pt
+        krlo = _first_tap(r0, dh)
+        krhi = min(kh, (H - 1 - r0) // dh + 1)
+        for j in range(Wo):
+            c0 = j * sw - pl
+            m = low
+            best = -1
+            nan_at = -1
+            anynan = 0
+            for kr in range(krlo, krhi):
+                r = r0 + kr * dh
+                xr = xp + r * W + c0
+                here = r * W + c0
+                if ip == NULL:
+                    for kc in range(kclo[j], kchi[j]):
+                        v = xr[kc * dw]
+                        anynan = anynan | (v != v)
+                        m = v if v > m else m
+                else:
+                    for kc in range(kclo[j], kchi[j]):
+                        v = xr[kc * dw]
+                        take = (v > m) | (best < 0)
+                        best = here + kc * dw if take else best
+                        nan_at = here + kc * dw if v != v else nan_at
+                        m = v if v > m else m
+            if pool_t is float or pool_t is double or pool_t is longdouble_t:
+                if ip != NULL:
+                    anynan = nan_at >= 0
+                if anynan:
+                    m = NAN
+                    best = nan_at
+            op[i * Wo + j] = m
+            if ip != NULL:
+                ip[i * Wo + j] = best
+
+
+cdef inline void _transposed_indices(
+    const pool_t* T, const pool_t* orow, int64_t* irow, Py_ssize_t R, Py_ssize_t n,
+    Py_ssize_t r0T, Py_ssize_t krlo, Py_ssize_t krhi, Py_ssize_t dw,
+    Py_ssize_t kh, Py_ssize_t sh, Py_ssize_t dh, Py_ssize_t plT,
+    const Py_ssize_t* jlo, const Py_ssize_t* jhi, Py_ssize_t ra, Py_ssize_t W,
+) noexcept nogil:
+    """Indices for one row of a transposed block (one output column of the plane).
+
+    The scan runs in the block's order (original columns outer), not row-major, so the
+    rule is stated on the original flat index ``h*W + w``, which grows in row-major window
+    order: the smallest index holding the maximum, or for a NaN maximum the largest NaN.
+    """
+    cdef Py_ssize_t j, kr, kc, off, trow
+    cdef const pool_t* xr
+    cdef int64_t here, cur, step = sh * W, base
+    cdef pool_t v, mx
+    cdef bint mnan
+    for j in range(n):
+        mx = orow[j]
+        irow[j] = -1 if mx != mx else INT64_MAX
+    for kr in range(krlo, krhi):
+        trow = r0T + kr * dw
+        xr = T + trow * R
+        for kc in range(kh):
+            off = kc * dh - plT
+            base = (ra + off) * W + trow
+            for j in range(jlo[kc], jhi[kc]):
+                v = xr[j * sh + off]
+                mx = orow[j]
+                cur = irow[j]
+                here = base + j * step
+                mnan = mx != mx
+                if mnan:
+                    irow[j] = here if (v != v) & (here > cur) else cur
+                else:
+                    irow[j] = here if (v == mx) & (here < cur) else cur
+
+
+cdef bint _narrow_block(
+    const pool_t* xp, pool_t* op, int64_t* ip, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Wo,
+    Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+) noexcept nogil:
+    """Output rows ``i0 <= i < i1`` of a narrow plane, through a transposed block.
+
+    The block's input rows are copied transposed (W rows of R cells), pooled with the
+    row sweeps of the wide path (long rows: vectorised), and the result copied back.
+    False (nothing written) if the scratch cannot be allocated.
+    """
+    cdef Py_ssize_t ra = max(<Py_ssize_t>0, i0 * sh - pt)
+    cdef Py_ssize_t rb = min(H, (i1 - 1) * sh - pt + (kh - 1) * dh + 1)
+    cdef Py_ssize_t R = rb - ra, n = i1 - i0, plT = ra - (i0 * sh - pt)
+    cdef Py_ssize_t r, c, kr, off, lo, hi, io, jj, r0T, krlo, krhi
+    cdef size_t nbytes = (W * R + Wo * n) * sizeof(pool_t) + 2 * kh * sizeof(Py_ssize_t)
+    if ip != NULL:
+        nbytes += Wo * n * sizeof(int64_t)
+    cdef char* mem = <char*>malloc(nbytes)
+    if mem == NULL:
+        return False
+    cdef pool_t* T = <pool_t*>mem
+    cdef pool_t* OT = T + W * R
+    cdef Py_ssize_t* jloT = <Py_ssize_t*>(OT + Wo * n)
+    cdef Py_ssize_t* jhiT = jloT + kh
+    cdef int64_t* IT = <int64_t*>(jhiT + kh)
+    cdef const pool_t* xr
+    for c in range(W):  # contiguous stores, reads strided by the (small) width
+        xr = xp + ra * W + c
+        for r in range(R):
+            T[c * R + r] = xr[r * W]
+    # the block's column plan: output jj's tap kr reads block column jj*sh - plT + kr*dh
+    for kr in range(kh):
+        off = kr * dh - plT
+        lo = (-off + sh - 1) // sh if off < 0 else 0
+        hi = min(n, max(<Py_ssize_t>0, (R - 1 - off) // sh + 1)) if R - 1 - off >= 0 else 0
+        jloT[kr] = min(lo, max(hi, lo))
+        jhiT[kr] = max(hi, lo)
+    for io in range(Wo):
+        r0T = io * sw - pl
+        krlo = _first_tap(r0T, dw)
+        krhi = min(kw, (W - 1 - r0T) // dw + 1)
+        _row_values(T, OT + io * n, R, 0, n, r0T, krlo, krhi, dw, kh, sh, dh, plT, jloT, jhiT)
+        if ip != NULL:
+            _transposed_indices(T, OT + io * n, IT + io * n, R, n, r0T, krlo, krhi, dw, kh, sh, dh,
+                                plT, jloT, jhiT, ra, W)
+    for jj in range(n):
+        for io in range(Wo):
+            op[(i0 + jj) * Wo + io] = OT[io * n + jj]
+    if ip != NULL:
+        for jj in range(n):
+            for io in range(Wo):
+                ip[(i0 + jj) * Wo + io] = IT[io * n + jj]
+    free(mem)
+    return True
+
+
+# Output columns per work unit of the row sweeps (a wide plane's rows are split in blocks
+# of this many, so that one long row still spreads over the threads), and the widest
+# output that takes the narrow path instead.
+cdef enum:
+    COLUMN_BLOCK = 4096
+    NARROW_WO = 4
+    NARROW_ROWS = 512
+
+
+cdef inline void _forward_unit(
+    const pool_t* xp, pool_t* op, int64_t* ip, Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho,
+    Py_ssize_t Wo, Py_ssize_t i, Py_ssize_t j0, Py_ssize_t j1,
+    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+    Py_ssize_t dh, Py_ssize_t dw, const Py_ssize_t* jlo, const Py_ssize_t* jhi,
+    bint fast2x2, bint small_kernel, int shift,
+) noexcept nogil:
+    """Columns ``j0 <= j < j1`` of output row ``i`` of one plane (values, and indices
+    unless ``ip`` is NULL)."""
+    cdef Py_ssize_t r0 = i * sh - pt, krlo, krhi
+    cdef pool_t* orow = op + i * Wo
+    cdef int64_t* irow = NULL if ip == NULL else ip + i * Wo
+    if fast2x2 and (pool_t is float or pool_t is double or ip == NULL):
+        _row_2x2(xp + 2 * i * W + 2 * j0, orow + j0, W, j1 - j0)
+        if ip != NULL:
+            _row_2x2_indices(xp, orow, irow, 2 * i, W, j0, j1)
+        return
+    krlo = _first_tap(r0, dh)
+    krhi = min(kh, (H - 1 - r0) // dh + 1)
+    _row_values(xp, orow, W, j0, j1, r0, krlo, krhi, dh, kw, sw, dw, pl, jlo, jhi)
+    if ip != NULL:
+        if (pool_t is float or pool_t is double) and small_kernel:
+            _row_indices_float(xp, orow, irow, W, j0, j1, r0, krlo, krhi, kw, sw, pl, dh, dw,
+                               shift, jlo, jhi)
+        else:
+            _row_indices(xp, orow, irow, W, j0, j1, r0, krlo, krhi, dh, kw, sw, dw, pl, jlo, jhi)
+
+
 def forward(
     const pool_t[:, :, ::1] x, pool_t[:, :, ::1] out, int64_t[:, :, ::1] indices,
     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
     Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
     const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads,
 ):
-    """Max pool every plane of ``x`` into ``out`` (and ``indices`` unless it is None)."""
+    """Max pool every plane of ``x`` into ``out`` (and ``indices`` unless it is None).
+
+    Work units: blocks of ``NARROW_ROWS`` output rows of a narrow, tall plane (``Wo <=
+    NARROW_WO``, ``Ho >= NARROW_ROWS``), else (plane, output row, block of ``COLUMN_BLOCK`` output columns), so
+    that the throughput does not depend on the planes' aspect ratio. ``num_threads`` is
+    the most to use; small calls run on the calling thread (:func:`pool_team`).
+    """
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
-    cdef Py_ssize_t u, p, i, r0, krlo, krhi
+    cdef Py_ssize_t u, p, i, j, c0, rest, nb, units, b
     cdef bint with_indices = indices is not None
+    cdef int64_t* ip0 = NULL
     # tap numbers (kr << shift) + kc of the vectorisable index scan must be exact in float32
     cdef int shift = 0
     while (<Py_ssize_t>1 << shift) < kw:
@@ -287,29 +488,87 @@ def forward(
     cdef bint small_kernel = (kh << shift) < (1 << 24)
     cdef bint fast2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and pt == 0 and pl == 0
                          and dh == 1 and dw == 1 and 2 * Ho <= H and 2 * Wo <= W)
-    if P == 0:
+    # small planes: the row sweeps; with indices only one-column results pay for the block
+    cdef bint narrow = (Wo <= NARROW_WO if not with_indices else Wo == 1) and Ho >= NARROW_ROWS
+    cdef Py_ssize_t kclo[NARROW_WO]
+    cdef Py_ssize_t kchi[NARROW_WO]
+    if P == 0 or Ho == 0 or Wo == 0:
         return
+    if with_indices:
+        ip0 = &indices[0, 0, 0]
+    cdef const pool_t* xp0 = &x[0, 0, 0]
+    cdef pool_t* op0 = &out[0, 0, 0]
+    cdef int nt = pool_team(num_threads, P * H * W + P * Ho * Wo * kh * kw)
+    if narrow:
+        for j in range(Wo):
+            c0 = j * sw - pl
+            kclo[j] = _first_tap(c0, dw)
+            kchi[j] = min(kw, (W - 1 - c0) // dw + 1)
+        nb = (Ho + NARROW_ROWS - 1) // NARROW_ROWS
+    else:
+        nb = (Wo + COLUMN_BLOCK - 1) // COLUMN_BLOCK
+    units = P * (nb if narrow else Ho * nb)
     with nogil:
-        for u in prange(P * Ho, schedule="static", num_threads=num_threads):
-            p = u // Ho
-            i = u - p * Ho
-            r0 = i * sh - pt
-            if fast2x2 and (pool_t is float or pool_t is double or not with_indices):
-                _row_2x2(&x[p, 2 * i, 0], &out[p, i, 0], W, Wo)
-                if with_indices:
-                    _row_2x2_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], 2 * i, W, Wo)
-                continue
-            krlo = _first_tap(r0, dh)
-            krhi = min(kh, (H - 1 - r0) // dh + 1)
-            _row_values(&x[p, 0, 0], &out[p, i, 0], W, Wo, r0, krlo, krhi,
-                        dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
-            if with_indices:
-                if (pool_t is float or pool_t is double) and small_kernel:
-                    _row_indices_float(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0,
-                                       krlo, krhi, kw, sw, pl, dh, dw, shift, &jlo[0], &jhi[0])
+        if nt == 1:
+            for u in range(units):
+                if narrow:
+                    p = u // nb
+                    b = u - p * nb
+                    if not _narrow_block(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                         NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                                         b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                                         kh, kw, sh, sw, pt, pl, dh, dw):
+                        _narrow_rows(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                     NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                                     b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                                     kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
+                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
+                    p = u // Ho
+                    i = u - p * Ho
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
                 else:
-                    _row_indices(&x[p, 0, 0], &out[p, i, 0], &indices[p, i, 0], W, Wo, r0, krlo, krhi,
-                                 dh, kw, sw, dw, pl, &jlo[0], &jhi[0])
+                    p = u // (Ho * nb)
+                    rest = u - p * (Ho * nb)
+                    i = rest // nb
+                    b = rest - i * nb
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i,
+                                  b * COLUMN_BLOCK, min(Wo, (b + 1) * COLUMN_BLOCK),
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
+        else:
+            for u in prange(units, schedule="static", num_threads=nt):
+                if narrow:
+                    p = u // nb
+                    b = u - p * nb
+                    if not _narrow_block(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                         NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                                         b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                                         kh, kw, sh, sw, pt, pl, dh, dw):
+                        _narrow_rows(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                     NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                                     b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                                     kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
+                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
+                    p = u // Ho
+                    i = u - p * Ho
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
+                else:
+                    p = u // (Ho * nb)
+                    rest = u - p * (Ho * nb)
+                    i = rest // nb
+                    b = rest - i * nb
+                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i,
+                                  b * COLUMN_BLOCK, min(Wo, (b + 1) * COLUMN_BLOCK),
+                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
+                                  fast2x2, small_kernel, shift)
 
 
 cdef inline Py_ssize_t _zero_to(real_t* gi, Py_ssize_t zeroed, uint64_t a, Py_ssize_t HW) noexcept nogil:
@@ -366,7 +625,7 @@ cdef inline Py_ssize_t _scatter_plane(const real_t* go, const int64_t* ix, real_
 
 def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
              real_t[:, ::1] grad_input, int num_threads):
-    """Scatter-add each plane's ``grad_output`` to ``grad_input[p, indices]`` (zeroed first).
+    """(``num_threads``: the most to use, see :func:`pool_team`.) Scatter-add each plane's ``grad_output`` to ``grad_input[p, indices]`` (zeroed first).
 
     Returns how many indices fall outside ``[0, H*W)``: those are skipped, never written,
     and the caller raises when the count is not zero (the check rides along with the
@@ -380,7 +639,12 @@ def backward(const real_t[:, ::1] grad_output, const int64_t[:, ::1] indices,
         return 0
     if HW == 0:
         return P * L  # no cell to point at (0 when there is no index either)
+    cdef int nt = pool_team(num_threads, P * (HW + 2 * L))
     with nogil:
-        for p in prange(P, schedule="static", num_threads=num_threads):
-            bad += _scatter_plane(&grad_output[p, 0], &indices[p, 0], &grad_input[p, 0], L, HW)
+        if nt == 1:
+            for p in range(P):
+                bad += _scatter_plane(&grad_output[p, 0], &indices[p, 0], &grad_input[p, 0], L, HW)
+        else:
+            for p in prange(P, schedule="static", num_threads=nt):
+                bad += _scatter_plane(&grad_output[p, 0], &indices[p, 0], &grad_input[p, 0], L, HW)
     return bad

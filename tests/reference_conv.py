@@ -6,7 +6,8 @@ output element is the window sum of the notes' ``corr2d``.
 
 import numpy as np
 
-NP_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NP_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
+                "symmetric": "symmetric"}
 
 
 def corr2d(X, K):

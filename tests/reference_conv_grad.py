@@ -11,7 +11,8 @@ with xp = np.pad(x, padding, mode) and g = o // (C_out/groups).
 
 import numpy as np
 
-NP_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NP_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
+            "symmetric": "symmetric"}
 
 
 def _pad(x, padding, mode):

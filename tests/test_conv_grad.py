@@ -377,7 +377,8 @@ ERRORS = [
     (dict(stride=0), ValueError, r"stride must be >= 1"),
     (dict(groups=2), ValueError, r"groups=2 must divide"),
     (dict(padding_mode="mirror"), ValueError, r"padding_mode must be one of"),
-    (dict(padding=5, padding_mode="reflect", grad_output=np.ones((1, 3, 13, 13))), ValueError, r"reflect"),
+    (dict(padding=5, padding_mode="reflect", x=np.ones((1, 2, 5, 0)), grad_output=np.ones((1, 3, 13, 8))),
+     ValueError, r"padding_mode='reflect' copies input cells .* input width is 0"),
     (dict(weight=np.ones((3, 2, 7, 7))), ValueError, r"output height = .* < 1"),
 ]
 

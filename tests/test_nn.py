@@ -448,7 +448,7 @@ def test_reprs():
         (lambda: nn.Conv2d(1, 4, 3, rng="seed"), TypeError, "rng must be a numpy.random.Generator"),
         (lambda: nn.Linear(3, True), TypeError, "out_features must be an integer"),
         (lambda: nn.MaxPool2d(0), ValueError, "kernel_size must be >= 1"),
-        (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override must be >= 1"),
+        (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override must be a nonzero integer or None, got 0"),
         (lambda: nn.Sequential(nn.ReLU(), "relu"), TypeError, r"layers\[1\] must be a layer"),
         (lambda: nn.SGD([np.zeros(2)], lr=0.1), TypeError, "must be a cyconv.nn.Parameter"),
         (lambda: nn.SGD([], lr=-1), ValueError, "lr must be >= 0"),

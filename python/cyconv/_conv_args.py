@@ -2,8 +2,10 @@
 
 ``conv_setup`` turns what the user passed into a :class:`ConvSetup`: canonical
 (C-contiguous, native, compute-dtype) 4-D arrays, normalised geometry, and the
-output shape. Padding modes other than zeros are applied here with ``np.pad``, so
-the kernels only ever see zero padding.
+output shape. Padding modes other than zeros are applied here
+(:func:`cyconv._padding_modes.pad`, numpy.pad's semantics for any padding size), so the
+kernels only ever see zero padding; so is the zero padding of an input with an empty
+spatial axis (the kernels never see an empty plane).
 """
 
 from typing import NamedTuple
@@ -12,9 +14,11 @@ import numpy as np
 
 from ._arrays import as_array, canonical, check_size, compute_dtypes
 from ._fastpath import fast_geometry  # noqa: F401  (the common call's check, in C)
+from ._padding_modes import NUMPY_NAMES, check_mode_padding, pad
 from ._shapes import _check_conv_shapes, _conv_out_hw, _int, _padding, _pair
 
-PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+# cyconv mode -> numpy.pad name (None: zeros, applied by the kernels); the name table is in _padding_modes
+PADDING_MODES = {m: None if m == "zeros" else NUMPY_NAMES[m] for m in NUMPY_NAMES}
 _NO_PADS = ((0, 0), (0, 0))
 
 
@@ -47,14 +51,8 @@ def padding_mode_of(padding_mode):
 
 
 def _check_mode_padding(mode, pads, hw):
-    """PyTorch's limits: reflect needs pad < size, circular pad <= size."""
-    for (before, after), n, axis in zip(pads, hw, ("height", "width")):
-        limit = n - 1 if mode == "reflect" else n
-        if mode in ("reflect", "circular") and max(before, after) > limit:
-            raise ValueError(
-                f"padding_mode={mode!r} needs padding {'<' if mode == 'reflect' else '<='} the input "
-                f"{axis} ({n}) on each side, got {axis} padding {(before, after)}"
-            )
+    """Any padding size is valid (numpy.pad's semantics); only an empty axis cannot be mirrored."""
+    check_mode_padding(mode, pads, hw)
 
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -119,10 +117,10 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     input_shape = x4.shape
     x4 = canonical(x4, compute_dtype)
     mode_pads = _NO_PADS
-    if mode != "zeros" and (pads[0] != (0, 0) or pads[1] != (0, 0)):
+    if (mode != "zeros" or 0 in hw) and (pads[0] != (0, 0) or pads[1] != (0, 0)):
+        # (an empty axis is padded here too, with zeros: the kernels never see an empty plane)
         _check_mode_padding(mode, pads, hw)
-        widths = ((0, 0), (0, 0)) + pads if not nhwc else ((0, 0),) + pads + ((0, 0),)
-        x4 = np.pad(x4, widths, mode=PADDING_MODES[mode])
+        x4 = pad(x4, pads, mode, axes=(1, 2) if nhwc else (2, 3))
         mode_pads, pads = pads, _NO_PADS
     # (positional: a NamedTuple built from keywords costs twice as much)
     return ConvSetup(

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import _engine
 from ._arrays import as_array, canonical, compute_dtypes, finish, result_buffer
-from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, fast_geometry, layout_of, padding_mode_of
+from ._conv_args import PADDING_MODES, _check_mode_padding, conv_setup, fast_geometry, padding_mode_of
+from ._padding_modes import pad as _pad_mode
 from ._shapes import _conv_out_hw, _padding, _pair, _spatial
 from ._workspace import get_workspace_limit
 
@@ -68,8 +69,10 @@ def conv2d(x, weight, /, bias=None, *, stride=1, padding=0, dilation=1, groups=1
         ``'valid'``, ``'same'`` (= ``'same_lower'``), ``'same_upper'``, ``'full'``.
     groups : int
         Input and output channels split into this many independent groups.
-    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
-        What the padding holds.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        numpy.pad's 'constant', 'reflect', 'edge', 'wrap', 'symmetric' for any padding size
+        (scipy.ndimage: 'constant', 'mirror', 'nearest', 'wrap', 'reflect'; scipy.signal:
+        'fill', -, -, 'wrap', 'symm'; PyTorch: the first four, reflect < size, circular <= size).
     layout : {'NCHW', 'NHWC'}
         The layout of ``x`` and of the result (the weight keeps its layout). NHWC is
         computed natively, not by transposing.
@@ -234,7 +237,7 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip, a
         buf, out = result_buffer(out, y.shape, y.dtype, y.dtype, _inputs(x, kernel))
         buf[...] = y
         return finish(buf, out, y.dtype)
-    hw = _spatial(x.shape, "x")
+    hw = _spatial(x.shape, "x", empty_ok=True)  # (an empty axis: valid if padding gives outputs)
     pads = _padding(padding, kernel.shape, dilation)
     out_hw = _conv_out_hw(hw, kernel.shape, stride, pads, dilation)
     compute_dtype, result_dtype = compute_dtypes(x, kernel)
@@ -243,9 +246,9 @@ def _plane_conv(x, kernel, stride, padding, dilation, padding_mode, out, flip, a
     planes = buf.size // (out_hw[0] * out_hw[1])
     if planes:
         x4 = canonical(x, compute_dtype).reshape((planes, 1) + hw)
-        if PADDING_MODES[mode] is not None and any(map(any, pads)):
+        if (PADDING_MODES[mode] is not None or 0 in hw) and any(map(any, pads)):
             _check_mode_padding(mode, pads, hw)
-            x4 = np.pad(x4, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
+            x4 = _pad_mode(x4, pads, mode, axes=(2, 3))  # (an empty axis: its zeros, explicitly)
             pads = ((0, 0), (0, 0))
         if flip:
             kernel = kernel[::-1, ::-1]
@@ -299,7 +302,10 @@ def correlate2d(x, kernel, /, *, stride=1, padding=0, dilation=1, padding_mode="
         ``scipy.signal.correlate2d``'s modes; SciPy's ``'same'`` is ``'same_upper'``
         here (equal to ``'same'`` for odd kernels; for even ones ``'same'`` puts the
         extra row/column of padding at the top/left, as the notes do).
-    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        numpy.pad's 'constant', 'reflect', 'edge', 'wrap', 'symmetric' for any padding size
+        (scipy.ndimage: 'constant', 'mirror', 'nearest', 'wrap', 'reflect'; scipy.signal:
+        'fill', -, -, 'wrap', 'symm'; PyTorch: the first four, reflect < size, circular <= size).
     axes : (int, int)
         The two spatial axes (H, W) of ``x``; the kernel is applied to every plane
         along them, e.g. ``axes=(0, 1)`` filters an (H, W, 3) image per channel.

@@ -28,8 +28,8 @@ import numpy as np
 
 from . import _engine
 from ._arrays import as_array, canonical, check_size, compute_dtypes
-from ._conv_args import PADDING_MODES, conv_setup, fast_geometry, padding_mode_of
-from ._shapes import _AXES, _check_conv_shapes, _conv_out_hw, _int, _padding, _pair, _spatial
+from ._conv_args import conv_setup, fast_geometry
+from ._shapes import _AXES, _int, _padding, _pair, _spatial
 
 __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 
@@ -107,26 +107,14 @@ def _gradients(gy, x, weight, groups, geom, want, nhwc=False):
     return dx, dweight, dbias
 
 
-def _fold_mode_padding(dxp, mode, pads, hw):
-    """The adjoint of ``np.pad(x, pads, mode)`` on the last two axes.
+def _fold_mode_padding(dxp, mode, pads, hw, axes=(2, 3)):
+    """The adjoint of padding ``x`` by ``pads`` in ``mode`` on its spatial ``axes``.
 
-    Every padded cell is a copy of some input cell; its gradient is added back there.
+    Every padded cell is a copy of some input cell; its gradient is added back there
+    (:func:`cyconv._padding_modes.pad_adjoint`; for 'zeros' the padding is dropped).
     """
-    np_mode = PADDING_MODES[mode]
-    for axis, (before, after), n in zip((2, 3), pads, hw):
-        if before == 0 and after == 0:
-            continue
-        source = np.pad(np.arange(n), (before, after), mode=np_mode)
-        index = [slice(None)] * 4
-        index[axis] = slice(before, before + n)
-        folded = dxp[tuple(index)].copy()
-        for pos in list(range(before)) + list(range(before + n, before + n + after)):
-            index[axis] = source[pos]
-            dst = tuple(index)
-            index[axis] = pos
-            folded[dst] += dxp[tuple(index)]
-        dxp = folded
-    return dxp
+    from ._padding_modes import pad_adjoint
+    return pad_adjoint(dxp, pads, mode, hw, axes=axes)
 
 
 def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=1, groups=1,
@@ -215,11 +203,9 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
             return Conv2dGradients(dx[0] if one and dx is not None else dx, dweight, dbias)
     nhwc = _nhwc_of(layout)
     gy = as_array(grad_output, "grad_output")
-    if nhwc:
-        s = _nhwc_setup(x, weight, stride, padding, dilation, groups, padding_mode, gy)
-    else:
-        s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
-                       groups=groups, padding_mode=padding_mode, extra_arrays=(gy,))
+    s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, padding_mode=padding_mode, extra_arrays=(gy,),
+                   layout="NHWC" if nhwc else "NCHW")
     expected = s.out_shape if s.batched else s.out_shape[1:]
     if gy.shape != expected:
         raise ValueError(
@@ -234,66 +220,14 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
         if s.mode_padding != ((0, 0), (0, 0)):
             hw = s.input_shape[1:3] if nhwc else s.input_shape[2:]
             with np.errstate(all="ignore"):  # the folded sums may meet inf + -inf
-                if nhwc:
-                    dx = np.ascontiguousarray(_fold_mode_padding(
-                        dx.transpose(0, 3, 1, 2), s.padding_mode, s.mode_padding, hw).transpose(0, 2, 3, 1))
-                else:
-                    dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, hw)
+                dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, hw,
+                                        (1, 2) if nhwc else (2, 3))
         if not s.batched:
             dx = dx[0]
     rt = s.result_dtype
     if rt != s.compute_dtype:
         dx, dweight, dbias = (None if a is None else a.astype(rt) for a in (dx, dweight, dbias))
     return Conv2dGradients(dx, dweight, dbias)
-
-
-class _NHWCSetup(NamedTuple):
-    x: np.ndarray  # (N, H', W', C_in): canonical, already padded unless mode is 'zeros'
-    weight: np.ndarray
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    groups: int
-    padding_mode: str
-    mode_padding: tuple
-    out_shape: tuple  # (N, Ho, Wo, C_out)
-    batched: bool
-    input_shape: tuple  # the user's (N, H, W, C_in)
-    compute_dtype: np.dtype
-    result_dtype: np.dtype
-
-
-def _nhwc_setup(x, weight, stride, padding, dilation, groups, padding_mode, gy):
-    """conv_setup for NHWC arrays: the same checks on the NCHW reading of the shapes,
-    the arrays kept (and padded) in their own layout."""
-    x = as_array(x, "input")
-    weight = as_array(weight, "weight")
-    stride = _pair(stride, "stride")
-    dilation = _pair(dilation, "dilation")
-    groups = _int(groups, "groups")
-    mode = padding_mode_of(padding_mode)
-    lead, hw = _check_conv_shapes(_to_nchw_shape(x.shape), weight.shape, groups, "input", "weight",
-                                  "NHWC")
-    kernel = weight.shape[2:]
-    pads = _padding(padding, kernel, dilation)
-    out_hw = _conv_out_hw(hw, kernel, stride, pads, dilation)
-    compute_dtype, result_dtype = compute_dtypes(x, weight, gy)
-    c_out = weight.shape[0]
-    check_size(lead + (c_out,) + out_hw, compute_dtype.itemsize, "the result")
-    batched = x.ndim == 4
-    x4 = x if batched else x[np.newaxis]
-    input_shape = x4.shape
-    x4 = canonical(x4, compute_dtype)
-    mode_pads = ((0, 0), (0, 0))
-    if mode != "zeros" and pads != ((0, 0), (0, 0)):
-        from ._conv_args import _check_mode_padding
-
-        _check_mode_padding(mode, pads, hw)
-        x4 = np.pad(x4, ((0, 0),) + pads + ((0, 0),), mode=PADDING_MODES[mode])
-        mode_pads, pads = pads, ((0, 0), (0, 0))
-    return _NHWCSetup(x4, canonical(weight, compute_dtype), stride, pads, dilation, groups, mode,
-                      mode_pads, (input_shape[0],) + out_hw + (c_out,), batched, input_shape,
-                      compute_dtype, result_dtype)
 
 
 def _transpose_axis(n, k, s, pad, d, op, axis):

@@ -17,15 +17,9 @@ from ._shapes import _AXES, _int, _pool_args, _pool_out_hw, _shape_tuple, _spati
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_backward", "avg_pool2d_backward"]
 
-# Below this many elements touched, one thread is faster than waking the pool.
-_PARALLEL_MIN = 1 << 15
 
 _I64 = np.dtype(np.int64)
 _F32 = np.dtype(np.float32)
-
-
-def _threads(work):
-    return get_num_threads() if work >= _PARALLEL_MIN else 1
 
 
 def _flag(value, name):
@@ -34,9 +28,16 @@ def _flag(value, name):
     return bool(value)
 
 
-def _planes(arr):
-    """View a C-contiguous ``(..., H, W)`` array as planes ``(P, H, W)``."""
-    return arr.reshape((-1,) + arr.shape[-2:])
+def _planes(arr, swap=False):
+    """View a C-contiguous ``(..., H, W)`` array as planes ``(P, H, W)`` (``(P, W, H)``
+    with ``swap``: for one-column planes, the same memory as one-row planes)."""
+    h, w = arr.shape[-2:]
+    return arr.reshape((-1, w, h) if swap else (-1, h, w))
+
+
+def _swap(*pairs):
+    """Each (h, w) pair as (w, h)."""
+    return tuple((p[1], p[0]) for p in pairs)
 
 
 def _column_plan(n, n_out, k, s, before, d):
@@ -53,6 +54,12 @@ def _column_plan(n, n_out, k, s, before, d):
 def _check_taps(hw, ohw, k, s, pads, d):
     """Every window must hold a real cell (only dilation can make one miss the input)."""
     for n, n_out, kk, ss, (before, _), dd, axis in zip(hw, ohw, k, s, pads, d, _AXES):
+        if n == 0:
+            cells = "rows" if axis == "height" else "columns"
+            raise ValueError(
+                f"max pooling of an input with no {cells} (input {axis} 0): every window covers "
+                f"only padding, and padded cells never win"
+            )
         if dd == 1:
             continue
         starts = np.arange(n_out) * ss - before
@@ -68,14 +75,53 @@ def _check_taps(hw, ohw, k, s, pads, d):
             )
 
 
+def _axes_of(axes, ndim, name="x"):
+    """Normalise ``axes`` (two distinct axes of an ``ndim``-d array) to non-negative ints;
+    None when they are the last two (the kernels' own layout)."""
+    if type(axes) is tuple and axes == (-2, -1):
+        return None
+    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise TypeError(f"axes must be a pair of integers (the H and W axes), got {axes!r}")
+    pair = tuple(_int(a, "axes") for a in axes)
+    if ndim < 2:
+        return None  # the usual "at least 2 dimensions" error follows
+    norm = tuple(a + ndim if a < 0 else a for a in pair)
+    if not all(0 <= a < ndim for a in norm):
+        raise ValueError(f"axes {pair} out of range for {name} with {ndim} dimensions")
+    if norm[0] == norm[1]:
+        raise ValueError(f"axes must be two different axes, got {pair}")
+    return None if norm == (ndim - 2, ndim - 1) else norm
+
+
+def _to_end(a, axes):
+    """View ``a`` with ``axes`` moved last (H, W); the kernels' canonical copy follows."""
+    return np.moveaxis(a, axes, (-2, -1))
+
+
+def _from_end(a, axes, out=None, inputs=()):
+    """The result back in the caller's layout (a C-contiguous array), or written to ``out``."""
+    back = np.moveaxis(a, (-2, -1), axes)
+    if out is None:
+        return np.ascontiguousarray(back)
+    buf, out = result_buffer(out, back.shape, back.dtype, back.dtype, list(inputs))
+    np.copyto(out, back)
+    return out
+
+
+def _moved_shape(shape, axes):
+    """``shape`` with ``axes`` moved last."""
+    rest = [v for i, v in enumerate(shape) if i not in axes]
+    return tuple(rest) + (shape[axes[0]], shape[axes[1]])
+
+
 def _input(x, name="x"):
     x = as_array(x, name)
-    hw = _spatial(x.shape, name)
+    hw = _spatial(x.shape, name, empty_ok=True)
     return x, hw
 
 
 def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, out=None):
+               return_indices=False, out=None, axes=(-2, -1)):
     """2-D max pooling of every ``(H, W)`` plane of ``x``.
 
     Parameters
@@ -99,6 +145,9 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     out : ndarray, optional
         Where to write the values (exact result shape and dtype, writable, not
         overlapping ``x``).
+    axes : (int, int)
+        The H and W axes of ``x`` (an ``(H, W, C)`` image is pooled per channel with
+        ``axes=(0, 1)``); the result keeps the other axes where they are.
 
     Returns
     -------
@@ -135,6 +184,13 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
     (array([[5]], dtype=uint8), array([[1]]))
     """
     x, hw = _input(x)
+    moved = _axes_of(axes, x.ndim)
+    if moved is not None:
+        res = max_pool2d(_to_end(x, moved), kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+        if return_indices:
+            return _from_end(res[0], moved, out, [x]), _from_end(res[1], moved)
+        return _from_end(res, moved, out, [x])
     k, s, pads, d = _pool_args(kernel_size, stride, padding, dilation)
     ceil_mode = _flag(ceil_mode, "ceil_mode")
     return_indices = _flag(return_indices, "return_indices")
@@ -157,61 +213,92 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
         xc, kbuf = xc.view(np.uint8), buf.view(np.uint8)
     else:
         kbuf = buf
+    # A one-column plane (H, 1) with a one-column result is, in memory, the one-row plane (1, H): pooled as such
+    # (long rows), with every (h, w) option swapped; its indices h*1 + 0 = 0*H + h agree.
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1
+    if swap:
+        hw, ohw, k, s, pads, d = _swap(hw, ohw, k, s, pads, d)
     jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], d[1])
     _maxpool.forward(
-        _planes(xc), _planes(kbuf), None if indices is None else _planes(indices),
-        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi,
-        _threads(x.size + buf.size * k[0] * k[1]),
+        _planes(xc, swap), _planes(kbuf, swap), None if indices is None else _planes(indices, swap),
+        k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], d[0], d[1], jlo, jhi, get_num_threads(),
     )
     result = finish(buf, out, dtype)
     return (result, indices) if return_indices else result
 
 
 def _avg_divisors(n, n_out, k, s, pad, count_include_pad):
-    """One axis' factor of each window's divisor (PyTorch's rule)."""
+    """One axis' factor of each window's divisor (PyTorch's rule), and whether it is k for
+    every window.
+
+    Only windows that start before the input or end after it can differ from ``k``: those
+    (a few at each end) are worked out, the rest is ``k`` (a long axis costs one fill).
+    """
     before, after = pad
-    start = np.arange(n_out) * s - before
+    head = min(n_out, before // s + 1)  # windows j with j*s - before < 0, and one more
+    tail = max(head, min(n_out, (n + before - k) // s + 1))  # first window ending past n
+    j = np.concatenate((np.arange(head), np.arange(tail, n_out)))
+    start = j * s - before
     end = np.minimum(start + k, n + after)
     if count_include_pad:
-        count = end - start
+        edge = end - start
     else:
-        count = np.minimum(end, n) - np.maximum(start, 0)
-    return count.astype(np.float64)
+        edge = np.minimum(end, n) - np.maximum(start, 0)
+    if (edge == k).all():
+        return None, True  # (no array: a long axis would cost a pass for nothing)
+    count = np.full(n_out, float(k))
+    count[j] = edge
+    return count, False
+
+
+def _divisor_override(value):
+    """None, or any nonzero integer (PyTorch accepts negative divisors)."""
+    if value is None:
+        return None
+    value = _int(value, "divisor_override")
+    if value == 0:
+        raise ValueError("divisor_override must be a nonzero integer or None, got 0")
+    return value
 
 
 def _avg_setup(hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     k, s, pads, d = _pool_args(kernel_size, stride, padding, 1)
     ceil_mode = _flag(ceil_mode, "ceil_mode")
     count_include_pad = _flag(count_include_pad, "count_include_pad")
-    if divisor_override is not None:
-        divisor_override = _int(divisor_override, "divisor_override")
-        if divisor_override < 1:
-            raise ValueError(f"divisor_override must be a positive integer or None, got {divisor_override}")
+    divisor_override = _divisor_override(divisor_override)
     ohw = _pool_out_hw(hw, k, s, pads, d, ceil_mode)
     return k, s, pads, ohw, count_include_pad, divisor_override
 
 
-def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype):
-    """Column plan and the reciprocals of the divisor's row and column factors."""
+def _avg_plan(hw, ohw, k, s, pads, count_include_pad, divisor_override, dtype, short=False):
+    """Column plan and the reciprocals of the divisor's row and column factors.
+
+    With ``short``, one divisor for every window gives length-1 factors (the forward
+    kernel reads only those then).
+    """
     jlo, jhi = _column_plan(hw[1], ohw[1], k[1], s[1], pads[1][0], 1)
     if divisor_override is not None:
-        ch = np.ones(ohw[0])
-        cw = np.full(ohw[1], float(divisor_override))
+        ch, cw, uniform = None, None, True
+        divisor = float(divisor_override)
     else:
-        ch, cw = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
-                  for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
-    if (ch == ch[0]).all() and (cw == cw[0]).all():
-        # One divisor for every window: a single reciprocal, rounded once.
-        rch = np.ones(ohw[0], dtype)
-        rcw = np.full(ohw[1], 1.0 / (ch[0] * cw[0]), dtype)
-    else:
-        rch = (1.0 / ch).astype(dtype)
-        rcw = (1.0 / cw).astype(dtype)
+        (ch, uh), (cw, uw) = (_avg_divisors(n, n_out, kk, ss, pad, count_include_pad)
+                              for n, n_out, kk, ss, pad in zip(hw, ohw, k, s, pads))
+        uniform, divisor = uh and uw, float(k[0] * k[1])
+    with np.errstate(divide="ignore"):  # a divisor 0 (only padding, count_include_pad=False): inf
+        if uniform:
+            # One divisor for every window: a single reciprocal, rounded once.
+            rch = np.ones(1 if short else ohw[0], dtype)
+            rcw = np.full(1 if short else ohw[1], 1.0 / divisor, dtype)
+        else:
+            ch = np.full(ohw[0], float(k[0])) if ch is None else ch
+            cw = np.full(ohw[1], float(k[1])) if cw is None else cw
+            rch = (1.0 / ch).astype(dtype)
+            rcw = (1.0 / cw).astype(dtype)
     return jlo, jhi, rch, rcw
 
 
 def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None, out=None):
+               divisor_override=None, out=None, axes=(-2, -1)):
     """2-D average pooling of every ``(H, W)`` plane of ``x``.
 
     Parameters
@@ -231,9 +318,11 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
         Divide by the window cells inside ``[-p, n + p)`` (padding included, the
         ceil-mode overhang not) instead of by the real cells only.
     divisor_override : int, optional
-        A positive divisor used for every window instead.
+        A nonzero divisor used for every window instead (negative allowed, as in PyTorch).
     out : ndarray, optional
         Where to write the result (exact shape and dtype, writable, not overlapping ``x``).
+    axes : (int, int)
+        The H and W axes of ``x`` (``(0, 1)`` for an ``(H, W, C)`` image).
 
     Returns
     -------
@@ -264,17 +353,30 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
             [1., 1.]]], dtype=float32)
     """
     x, hw = _input(x)
+    moved = _axes_of(axes, x.ndim)
+    if moved is not None:
+        res = avg_pool2d(_to_end(x, moved), kernel_size, stride=stride, padding=padding,
+                         ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                         divisor_override=divisor_override)
+        return _from_end(res, moved, out, [x])
     k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     cdt, rdt = compute_dtypes(x)
     shape = x.shape[:-2] + ohw
     buf, out = result_buffer(out, shape, cdt, rdt, [x])
     xc = canonical(x, cdt)
-    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
-    nt = _threads(x.size * k[0] + buf.size * k[1])
-    # Per-thread row buffer with zero borders: the padding and the ceil-mode overhang.
-    work = np.zeros((nt, max(pads[1][0] + hw[1], (ohw[1] - 1) * s[1] + k[1])), cdt)
-    _avgpool.forward(_planes(xc), _planes(buf), work,
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1  # a one-column plane (and result) as the one-row plane it is in memory
+    if swap:
+        hw, ohw, k, s, pads = _swap(hw, ohw, k, s, pads)
+    _, _, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt, short=True)
+    if 0 in hw:  # every window reads only padding: 0 / divisor (NaN where the divisor is 0)
+        with np.errstate(invalid="ignore"):
+            buf[...] = 0 * (rch[:, None] * rcw[None, :])
+        return finish(buf, out, rdt)
+    nt = get_num_threads()  # the most; the kernel decides from the work size
+    # Per-thread buffer for one block of output columns' vertical sums (see the kernel).
+    work = np.empty((nt, (min(ohw[1], _avgpool.COLUMN_BLOCK) - 1) * s[1] + k[1]), cdt)
+    _avgpool.forward(_planes(xc, swap), _planes(buf, swap), work,
                      k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], rch, rcw, nt)
     return finish(buf, out, rdt)
 
@@ -283,7 +385,7 @@ def _input_shape(input_shape):
     shape = _shape_tuple(input_shape, "input_shape")
     if any(v < 0 for v in shape):
         raise ValueError(f"input_shape must not have negative sizes, got {shape}")
-    hw = _spatial(shape, "input_shape")
+    hw = _spatial(shape, "input_shape", empty_ok=True)
     return shape, hw
 
 
@@ -294,7 +396,7 @@ def _grad_array(grad_output):
     return g
 
 
-def max_pool2d_backward(grad_output, indices, input_shape):
+def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1)):
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Each ``grad_output`` element is added to the input cell its index names; windows
@@ -310,6 +412,9 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     input_shape : tuple of int
         Shape ``(..., H, W)`` of the pooled input; its leading axes must be those of
         ``grad_output``.
+    axes : (int, int)
+        The H and W axes of ``grad_output``, ``indices`` and the input, as given to
+        :func:`max_pool2d`.
 
     Returns
     -------
@@ -342,6 +447,14 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     """
     g = _grad_array(grad_output)
     idx = np.asarray(indices)
+    moved = _axes_of(axes, g.ndim, "grad_output")
+    if moved is not None:
+        shape = _shape_tuple(input_shape, "input_shape")
+        if len(shape) != g.ndim or idx.ndim != g.ndim:
+            raise ValueError(f"input_shape {shape} and indices (shape {idx.shape}) must have the "
+                             f"{g.ndim} dimensions of grad_output")
+        res = max_pool2d_backward(_to_end(g, moved), _to_end(idx, moved), _moved_shape(shape, moved))
+        return _from_end(res, moved)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must have an integer dtype, got dtype {idx.dtype}")
     shape, (H, W) = _input_shape(input_shape)
@@ -365,8 +478,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     L = g.shape[-2] * g.shape[-1]
     # The kernel checks every index as it scatters (it skips, never writes, a bad one) and
     # counts the bad ones: the check costs no pass of its own. The error is raised here.
-    bad = _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), result.reshape(P, n),
-                            _threads(result.size + g.size))
+    bad = _maxpool.backward(gc.reshape(P, L), ic.reshape(P, L), result.reshape(P, n), get_num_threads())
     if bad:
         flat = idx.reshape(-1)
         pos = int(np.argmax((flat < 0) | (flat >= n)))
@@ -379,7 +491,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
 
 
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None, axes=(-2, -1)):
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -389,7 +501,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
         output shape.
     input_shape : tuple of int
         Shape ``(..., H, W)`` of the pooled input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes
         As for :func:`avg_pool2d`.
 
     Returns
@@ -416,6 +528,15 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
            [0.25, 0.5 , 0.25]])
     """
     g = _grad_array(grad_output)
+    moved = _axes_of(axes, g.ndim, "grad_output")
+    if moved is not None:
+        shape = _shape_tuple(input_shape, "input_shape")
+        if len(shape) != g.ndim:
+            raise ValueError(f"input_shape {shape} must have the {g.ndim} dimensions of grad_output")
+        res = avg_pool2d_backward(_to_end(g, moved), _moved_shape(shape, moved), kernel_size,
+                                  stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                  count_include_pad=count_include_pad, divisor_override=divisor_override)
+        return _from_end(res, moved)
     shape, hw = _input_shape(input_shape)
     k, s, pads, ohw, cip, div = _avg_setup(
         hw, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
@@ -429,10 +550,15 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     check_size(shape, cdt.itemsize, "the gradient")
     gc = canonical(g, cdt)
     result = np.empty(shape, cdt)
+    if result.size == 0:
+        return finish(result, None, rdt)
+    swap = hw[1] == ohw[1] == 1 and hw[0] > 1  # a one-column plane (and result) as the one-row plane it is in memory
+    if swap:
+        hw, ohw, k, s, pads = _swap(hw, ohw, k, s, pads)
     jlo, jhi, rch, rcw = _avg_plan(hw, ohw, k, s, pads, cip, div, cdt)
-    nt = _threads(result.size * k[1] + g.size * k[0])
+    nt = get_num_threads()  # the most; the kernel decides from the work size
     # Per-thread row buffer with zero borders (kw - 1 cells before, the padding after).
     work = np.zeros((nt, k[1] - 1 + max(ohw[1], hw[1] + pads[1][0])), cdt)
-    _avgpool.backward(_planes(gc), _planes(result), work,
+    _avgpool.backward(_planes(gc, swap), _planes(result, swap), work,
                       k[0], k[1], s[0], s[1], pads[0][0], pads[1][0], jlo, jhi, rch, rcw, nt)
     return finish(result, None, rdt)

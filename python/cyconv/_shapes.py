@@ -169,9 +169,10 @@ def _axis_size(n, k, s, pad, d, ceil_mode, axis):
         kernel = f"{k_eff}-{rows}"
         if d > 1:
             kernel += f" (dilated: {d}*({k}-1)+1)"
+        empty = f" (the input {axis} is 0: only padding could give outputs)" if n == 0 else ""
         raise ValueError(
             f"output {axis} = {formula} = {out} < 1: the {kernel} kernel is {bigger} than "
-            f"the {n + total}-{rows} padded input"
+            f"the {n + total}-{rows} padded input{empty}"
         )
     return out
 
@@ -186,7 +187,7 @@ def output_size(n, kernel_size, *, stride=1, padding=0, dilation=1, ceil_mode=Fa
     Parameters
     ----------
     n : int
-        Input length (>= 1).
+        Input length (>= 0: an empty axis is valid when the padding alone gives outputs).
     kernel_size, stride, dilation : int
         Each >= 1.
     padding : int or (int, int)
@@ -218,19 +219,22 @@ def output_size(n, kernel_size, *, stride=1, padding=0, dilation=1, ceil_mode=Fa
     3
     """
     n = _int(n, "n")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
     k, s, d = (_positive(v, name) for v, name in
                ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
     pad = _side_pair(padding, "padding")
     return _axis_size(n, k, s, pad, d, bool(ceil_mode), "size")
 
 
-def _spatial(shape, name):
-    """(H, W) of a shape (..., H, W), each >= 1."""
+def _spatial(shape, name, empty_ok=False):
+    """(H, W) of a shape (..., H, W), each >= 1 (>= 0 with ``empty_ok``: the output formula
+    then decides whether the padding alone gives outputs)."""
     if len(shape) < 2:
         raise ValueError(f"{name} must have at least 2 dimensions (..., H, W), got shape {tuple(shape)}")
     h, w = shape[-2], shape[-1]
+    if empty_ok:
+        return h, w
     if h < 1 or w < 1:
         raise ValueError(f"{name} has an empty spatial axis: shape {tuple(shape)} (H and W must be >= 1)")
     return h, w
@@ -322,7 +326,8 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname, layout="
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
     c_out, c_per_group, kh, kw = weight_shape
-    if min(weight_shape) < 1:
+    if min(c_out, kh, kw) < 1 or c_per_group < 0:
+        # (C_in/groups = 0 is valid: zero input channels, the result is the bias broadcast)
         raise ValueError(f"{wname} has an empty axis: shape {weight_shape}")
     c_in = input_shape[-3]
     if c_in % groups:
@@ -336,7 +341,7 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname, layout="
             f"{c_per_group} * {groups} = {c_per_group * groups} (shape {weight_shape})"
             + _channel_hint(input_shape, weight_shape, groups, xname, layout)
         )
-    hw = _spatial(input_shape, xname)
+    hw = _spatial(input_shape, xname, empty_ok=True)
     return input_shape[:-3], hw
 
 
@@ -417,7 +422,7 @@ def pool2d_output_shape(input_shape, kernel_size, *, stride=None, padding=0, dil
     """
     input_shape = _shape_tuple(input_shape, "input_shape")
     k, s, pads, d = _pool_args(kernel_size, stride, padding, dilation)
-    hw = _spatial(input_shape, "input")
+    hw = _spatial(input_shape, "input", empty_ok=True)
     return input_shape[:-2] + _pool_out_hw(hw, k, s, pads, d, bool(ceil_mode))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from ._conv_args import padding_mode_of
 from ._convolution import conv2d
 from ._convolution_grad import conv2d_backward
-from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from ._pooling import _divisor_override, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from ._receptive_field import _IDENTITY, _compose, _layer_geometry
 from ._shapes import (
     _int,
@@ -424,9 +424,7 @@ class AvgPool2d(Module):
         self.padding = padding
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
-        if divisor_override is not None:
-            divisor_override = _positive(divisor_override, "divisor_override")
-        self.divisor_override = divisor_override
+        self.divisor_override = _divisor_override(divisor_override)
         self._input_shape = None
 
     def _options(self):
