@@ -135,19 +135,25 @@ double cyc_now(void) {
 #endif
 }
 
-/* Below this many multiply-adds a call runs on one thread: waking the second thread
- * costs more than it saves. Measured (2 cores, float32 3x3 convs, medians of 300 calls):
- * 0.29 M FMA 13.6 us on one thread vs 17.9 us on two; 1.2 M FMA 46.7 vs 39.3 us. */
-#define CYC_PARALLEL_MIN_FLOPS (1 << 19)
+/* Each thread of a call gets at least this many multiply-adds (the grain); smaller calls
+ * run on fewer threads, below twice the grain on one. On an idle 2-core machine a second
+ * thread pays for itself from about 1 M multiply-adds (0.29 M: 13.6 us on one thread vs
+ * 17.9 us on two; 1.2 M: 46.7 vs 39.3 us), but a team of two has to wait for the OS to run
+ * its second thread, and on a busy machine (another process on the cores) that wait was
+ * 27-90 ms per call: a small network's training loop, whose convolutions are 1-10 M
+ * multiply-adds, ran 5-14x slower on two threads than on one. With an 8 M grain the same
+ * loops ran within 1.07-1.74x of one thread, busy or not, and a call that gets a second
+ * thread has >= 0.1 ms of work for each. */
+#define CYC_GRAIN_FLOPS (1 << 23)
 
 int cyc_threads_for(double flops, cyc_int tiles) {
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    if (flops < (double)CYC_PARALLEL_MIN_FLOPS || tiles < 2)
-        return 1;
     if (tiles < nt)
         nt = (int)tiles;
+    if ((double)nt * CYC_GRAIN_FLOPS > flops)
+        nt = (int)(flops / CYC_GRAIN_FLOPS);
     return nt < 1 ? 1 : nt;
 }
