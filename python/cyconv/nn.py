@@ -97,12 +97,48 @@ def _float_array(value, name):
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
-def _matmul(a, b):
-    """The matrix products of :class:`Linear` (forward and both gradients).
+# Linear's products. NumPy's BLAS (OpenBLAS in NumPy's wheels) wakes its own thread pool
+# for a product of more than 4 * 65536 multiply-adds; between cyconv's OpenMP kernels those
+# threads and cyconv's spin against each other (measured: a 32x256 @ 256x128 product that
+# takes 0.03 ms on one thread took 7-23 ms inside the training loop, NOTES-nn.md). Products
+# up to _SMALL_PRODUCT are therefore run as a stack of row blocks below that threshold (one
+# np.matmul call: NumPy loops over the stack in C, BLAS keeps each block on the calling
+# thread, at full single-thread speed); larger ones are worth BLAS's threads.
+_BLAS_ONE_THREAD = 4 * 65536
+_SMALL_PRODUCT = 1 << 24
 
-    One place to choose how they run; see NOTES-nn.md for the measurements.
+
+def _matmul_blas(a, b):
+    """``a @ b`` for 2-D float arrays; small products in row blocks BLAS keeps on one thread."""
+    m, k = a.shape
+    n = b.shape[1]
+    rows = _BLAS_ONE_THREAD // max(n * k, 1)
+    if m * n * k <= _BLAS_ONE_THREAD or m * n * k > _SMALL_PRODUCT or rows < 1:
+        return a @ b
+    out = np.empty((m, n), np.result_type(a, b))
+    q = m // rows * rows
+    np.matmul(a[:q].reshape(-1, rows, k), b, out=out[:q].reshape(-1, rows, n))
+    if q < m:
+        np.matmul(a[q:], b, out=out[q:])
+    return out
+
+
+def _matmul_cyconv(a, b):
+    """``a @ b`` as a 1x1 NHWC convolution: cyconv's own GEMM on cyconv's thread pool."""
+    m, k = a.shape
+    n = b.shape[1]
+    x = np.ascontiguousarray(a).reshape(m, 1, 1, k)
+    w = np.ascontiguousarray(b.T).reshape(n, k, 1, 1)
+    return conv2d(x, w, layout="NHWC").reshape(m, n)
+
+
+def _matmul(a, b):
+    """The matrix products of :class:`Linear` (forward and both gradients), 2-D ``a @ b``.
+
+    The one place that chooses how they run: switch to ``_matmul_cyconv`` when its
+    measurements win (NOTES-nn.md).
     """
-    return a @ b
+    return _matmul_blas(a, b)
 
 
 class Parameter:
@@ -449,7 +485,10 @@ class Linear(Module):
         x = _real_array(x, "x")
         self._check(x.shape)
         self._keep(_x=x)
-        y = _matmul(x, self.weight.data.T)
+        x2 = x.reshape(-1, self.in_features)
+        if x2.dtype.kind != "f":
+            x2 = x2.astype(np.float64)
+        y = _matmul(x2, self.weight.data.T).reshape(x.shape[:-1] + (self.out_features,))
         if self.bias is not None:
             y += self.bias.data
         return y
@@ -461,10 +500,17 @@ class Linear(Module):
         if grad.shape != expected:
             raise ValueError(f"grad must have the output shape {expected}, got {grad.shape}")
         g2 = grad.reshape(-1, self.out_features)
-        self.weight.grad += _matmul(g2.T, x.reshape(-1, self.in_features))
+        x2 = x.reshape(-1, self.in_features)
+        if x2.dtype.kind != "f":
+            x2 = x2.astype(np.float64)
+        if g2.dtype.kind != "f":
+            g2 = g2.astype(np.float64)
+        self.weight.grad += _matmul(g2.T, x2)
         if self.bias is not None:
             self.bias.grad += g2.sum(axis=0)
-        return _matmul(grad, self.weight.data) if input_grad else None
+        if not input_grad:
+            return None
+        return _matmul(g2, self.weight.data).reshape(x.shape)
 
     def output_shape(self, input_shape):
         self._check(input_shape)
@@ -764,7 +810,7 @@ class Sequential(Module):
             else:
                 cells = (f"{rf.size[0]}x{rf.size[1]}", f"{rf.jump[0]}x{rf.jump[1]}",
                          f"{rf.start[0]},{rf.start[1]}")
-            name = f"Sequential({len(layer)} layers)" if isinstance(layer, Sequential) else repr(layer)
+            name = _summary_name(layer)
             rows.append((str(i), name, str(shape), str(count)) + cells)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = []
@@ -1222,6 +1268,16 @@ class Residual(Module):
     def __repr__(self):
         return f"Residual(body={self.body!r}, shortcut={self.shortcut!r})"
 
+
+
+def _summary_name(layer):
+    """A one-line name for the summary table (containers by their size)."""
+    if isinstance(layer, Sequential):
+        return f"Sequential({len(layer)} layers)"
+    if isinstance(layer, Residual):
+        shortcut = "identity" if layer.shortcut is None else _summary_name(layer.shortcut)
+        return f"Residual({_summary_name(layer.body)} + {shortcut})"
+    return repr(layer)
 
 
 class _Table(str):
