@@ -458,3 +458,44 @@ def test_adam_trains_the_small_resnet():
         opt.step()
         losses.append(loss)
     assert losses[-1] < 0.3 * losses[0]
+
+
+# ----------------------------------------------------------------- Linear's products
+
+
+def _has_nhwc():
+    import inspect
+
+    return "layout" in inspect.signature(cyconv.conv2d).parameters
+
+
+@pytest.mark.parametrize("shape", [(32, 256, 128), (128, 32, 256), (37, 200, 100), (5, 4, 3), (3, 1100, 300)],
+                         ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_product_routes_agree(shape, dtype):
+    m, k, n = shape
+    a = RNG.standard_normal((m, k)).astype(dtype)
+    b = RNG.standard_normal((n, k)).astype(dtype).T  # a transposed view, as Linear passes weight.T
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    blas = nn._matmul_blas(a, b)
+    assert blas.dtype == dtype and blas.shape == (m, n)
+    np.testing.assert_allclose(blas, expected, **tol)
+    np.testing.assert_allclose(nn._matmul(a, b), expected, **tol)
+
+
+@pytest.mark.skipif(not _has_nhwc(), reason="conv2d has no layout='NHWC' here: the cyconv route is not available")
+@pytest.mark.parametrize("shape", [(32, 256, 128), (128, 32, 256), (37, 200, 100), (5, 4, 3)], ids=str)
+def test_linear_product_cyconv_route_agrees(shape):
+    m, k, n = shape
+    a = RNG.standard_normal((m, k)).astype(np.float32)
+    b = RNG.standard_normal((n, k)).astype(np.float32).T
+    np.testing.assert_allclose(nn._matmul_cyconv(a, b), nn._matmul_blas(a, b), rtol=1e-4, atol=1e-4)
+
+
+def test_linear_blocks_cover_every_row():
+    # more than one block and a remainder: 37 rows of 200x100 (2**18 // 20000 = 13 rows per block)
+    a = RNG.standard_normal((37, 200))
+    b = RNG.standard_normal((200, 100))
+    assert 37 * 200 * 100 > nn._BLAS_ONE_THREAD and 37 % (nn._BLAS_ONE_THREAD // 20000)
+    np.testing.assert_allclose(nn._matmul_blas(a, b), a @ b, rtol=1e-12, atol=1e-12)
