@@ -25,8 +25,8 @@ __all__ = ["run", "MissingDependency"]
 
 INSTALL_HINT = 'pip install "cyconv[demo]"'
 
-# Training set-up of part 3: over seeds 0-11 the test accuracy was 98.0-99.1 %
-# (mean 98.8 %), in a few seconds of training.
+# Training set-up of part 3: over seeds 0-11 the test accuracy was 98.0-99.6 %
+# (mean 98.7 %), in a few seconds of training.
 EPOCHS = 12
 FAST_EPOCHS = 3
 BATCH_SIZE = 32
@@ -35,7 +35,8 @@ MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
 FAST_TRAIN, FAST_TEST = 256, 128
 
-# Part 4, the small ResNet: Adam with cosine decay; over seeds 0-11 see NOTES-nn.md / README.
+# Part 4, the small ResNet: Adam with cosine decay; over seeds 0-11 the test accuracy was
+# 98.2-99.8 % (mean 99.1 %), in a few seconds of training.
 RESNET_EPOCHS = 8
 FAST_RESNET_EPOCHS = 2
 RESNET_LR = 1e-2
