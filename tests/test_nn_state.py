@@ -163,3 +163,41 @@ def test_eval_mode_results_equal_training_results_without_batch_statistics():
     out = io.StringIO()
     print(model, file=out)
     assert "Conv2d(1, 32" in out.getvalue()
+
+
+def test_a_layer_not_derived_from_module_works_in_sequential():
+    class Scale:
+        """A layer of one's own: forward, backward, parameters; no Module base class."""
+
+        def __init__(self):
+            self.s = nn.Parameter(np.array([2.0]))
+            self.modes = []
+
+        def forward(self, x):
+            self.x = x
+            return x * self.s.data
+
+        def backward(self, grad, *, input_grad=True):
+            self.s.grad += np.sum(grad * self.x)
+            return grad * self.s.data
+
+        def parameters(self):
+            return [self.s]
+
+        def train(self, mode=True):
+            self.modes.append(mode)
+
+    scale = Scale()
+    model = nn.Sequential(nn.Linear(3, 2, dtype=np.float64, rng=0), scale)
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.0"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.0"]
+    model.eval()
+    model.train()
+    assert scale.modes == [False, True]
+    sd = model.state_dict()
+    sd["1.0"] = np.array([3.0])
+    model.load_state_dict(sd)
+    assert scale.s.data[0] == 3.0
+    y = model(np.ones((4, 3)))
+    model.backward(np.ones_like(y))
+    assert scale.s.grad[0] != 0

@@ -494,7 +494,10 @@ def run(out="cyconv-demo", epochs=None, seed=0, figures=True, fast=False, file=N
     # Every array here is tiny (a batch of 32 8x8 images): one thread per call is
     # fastest, for cyconv's OpenMP kernels and for the BLAS behind NumPy's matmul
     # alike. Thread hand-offs cost more than the work, and on a busy machine many
-    # times more. The results do not depend on the thread count.
+    # times more. The results do not depend on the thread count. Linear no longer
+    # wakes BLAS's threads (nn._matmul); the pooling and convolution kernels still
+    # do on small batches (measured: 16-22x the one-thread time, NOTES-nn.md), so
+    # this stays until benchmarks/training_threads.py shows <= 1.2x without it.
     from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     threads = get_num_threads()

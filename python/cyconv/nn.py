@@ -213,7 +213,10 @@ class Module:
         """This layer and every layer inside it, depth first."""
         yield self
         for _, child in self._children():
-            yield from child.modules()
+            if isinstance(child, Module):
+                yield from child.modules()
+            else:  # a layer of your own with forward/backward, not derived from Module
+                yield child
 
     def train(self, mode=True):
         """Set training mode (``mode=True``) or evaluation mode, here and in every sub-layer.
@@ -225,9 +228,12 @@ class Module:
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"mode must be a bool, got {type(mode).__name__}")
         for m in self.modules():
-            m.training = bool(mode)
-            for attr in m._cache:
-                setattr(m, attr, None)
+            if isinstance(m, Module):
+                m.training = bool(mode)
+                for attr in m._cache:
+                    setattr(m, attr, None)
+            elif callable(getattr(m, "train", None)):
+                m.train(bool(mode))
         return self
 
     def eval(self):
@@ -248,7 +254,11 @@ class Module:
             if p is not None:
                 out.append((prefix + name, p))
         for name, child in self._children():
-            out.extend(child.named_parameters(f"{prefix}{name}."))
+            if isinstance(child, Module):
+                out.extend(child.named_parameters(f"{prefix}{name}."))
+            else:
+                params = getattr(child, "parameters", None)
+                out.extend((f"{prefix}{name}.{j}", p) for j, p in enumerate(params() if params else []))
         return out
 
     def parameters(self):
@@ -261,7 +271,11 @@ class Module:
                if getattr(self, name) is not None]
         out += [(prefix + name, getattr(self, name)) for name in self._buffer_names]
         for name, child in self._children():
-            out.extend(child._named_state(f"{prefix}{name}."))
+            if isinstance(child, Module):
+                out.extend(child._named_state(f"{prefix}{name}."))
+            else:
+                params = getattr(child, "parameters", None)
+                out.extend((f"{prefix}{name}.{j}", p.data) for j, p in enumerate(params() if params else []))
         return out
 
     def state_dict(self):
