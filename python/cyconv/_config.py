@@ -41,7 +41,7 @@ def _build_type():
 
 
 def show_config(file=None):
-    """Print the version, compiler, Cython, OpenMP runtime, thread count and build type.
+    """Print the version, compiler, Cython, OpenMP runtime, thread count, build type and kernels.
 
     Parameters
     ----------
@@ -71,8 +71,17 @@ def show_config(file=None):
         f"openmp:      {openmp}",
         f"threads:     {get_num_threads()} (of {procs} processors)",
         f"build type:  {_build_type()}",
+        f"kernels:     {_kernels()}",
     ]
     print("\n".join(lines), file=file)
+
+
+def _kernels():
+    """The engine's kernel set and register tiles, e.g. 'avx512 (float32 8x32, float64 8x16)'."""
+    from . import _engine
+
+    name, f32, f64 = _engine.kernel_info()
+    return f"{name} (float32 {f32[0]}x{f32[1]}, float64 {f64[0]}x{f64[1]})"
 
 
 def _free_threading():
