@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._conv_args import padding_mode_of
+from ._conv_args import layout_of, padding_mode_of
 from ._convolution import conv2d
 from ._convolution_grad import conv2d_backward, conv_transpose2d
 from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
@@ -95,6 +95,63 @@ def _float_array(value, name):
     """The array in a floating dtype (integers and bool become float64)."""
     arr = _real_array(value, name)
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+# Layouts. A layer that sees images takes ``layout='NCHW'`` (PyTorch's, the default) or
+# ``'NHWC'`` (channels last: TensorFlow/Keras batches, ``(H, W, C)`` images), as Keras'
+# ``data_format``: each layer has its own, Sequential passes nothing on. The layout
+# describes the input, the output and the gradients; weights keep one layout.
+# NHWC is computed natively (the functions' ``layout=`` / ``axes=``), never by transposing.
+
+_SPATIAL_AXES = {"NCHW": (-2, -1), "NHWC": (-3, -2)}  # the (H, W) axes of (N,)C,H,W / (N,)H,W,C
+
+
+def _as_nchw_shape(shape, layout):
+    """The (N, C, H, W) / (C, H, W) reading of a shape in ``layout`` (for the shape arithmetic)."""
+    shape = tuple(shape)
+    if layout == "NCHW" or len(shape) < 3:
+        return shape
+    return shape[:-3] + (shape[-1],) + shape[-3:-1]
+
+
+def _from_nchw_shape(shape, layout):
+    """The inverse of :func:`_as_nchw_shape`."""
+    shape = tuple(shape)
+    if layout == "NCHW" or len(shape) < 3:
+        return shape
+    return shape[:-3] + shape[-2:] + (shape[-3],)
+
+
+def _takes_axes(function):
+    """Whether a plane function of this build takes ``axes=``."""
+    import inspect
+
+    try:
+        return "axes" in inspect.signature(function).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return False
+
+
+def _pool_layout_options(layer_name, layout, *functions):
+    """``{}`` for NCHW; ``{'axes': (-3, -2)}`` for NHWC (the pools run on the H and W axes in place).
+
+    NHWC pooling needs the pool functions' ``axes=``; a build without it raises
+    NotImplementedError here, when the layer is made, rather than transposing.
+    """
+    if layout == "NCHW":
+        return {}
+    missing = [f.__name__ for f in functions if not _takes_axes(f)]
+    if missing:
+        raise NotImplementedError(
+            f"{layer_name}(layout='NHWC') needs {' and '.join(missing)} with axes= (pooling the H and W "
+            "axes of (N, H, W, C) in place), which this build of cyconv does not have; use "
+            "layout='NCHW' here"
+        )
+    return {"axes": _SPATIAL_AXES["NHWC"]}
+
+
+def _layout_repr(layer):
+    return "" if layer.layout == "NCHW" else f", layout={layer.layout!r}"
 
 
 # Linear's products. NumPy's BLAS (OpenBLAS in NumPy's wheels) wakes its own thread pool
@@ -363,11 +420,16 @@ class Conv2d(Module):
         Source of the initial values (PyTorch's default: weight and bias from
         ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = in_channels/groups*kh*kw``);
         None draws fresh entropy.
+    layout : {'NCHW', 'NHWC'}
+        Of the input, the output and their gradients: ``(N, C, H, W)`` (default) or
+        channels last ``(N, H, W, C)`` (unbatched: ``(C, H, W)`` / ``(H, W, C)``),
+        computed natively by :func:`cyconv.conv2d` ``layout=``. The weight keeps its
+        layout, so the state_dict is the same in both.
 
     Attributes
     ----------
     weight : Parameter
-        ``(out_channels, in_channels/groups, kh, kw)``.
+        ``(out_channels, in_channels/groups, kh, kw)`` whatever the layout.
     bias : Parameter or None
         ``(out_channels,)``.
 
@@ -385,7 +447,8 @@ class Conv2d(Module):
     _cache = ("_x",)
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32, rng=None):
+                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32, rng=None, layout="NCHW"):
+        self.layout = layout_of(layout)
         self.in_channels = _positive(in_channels, "in_channels")
         self.out_channels = _positive(out_channels, "out_channels")
         self.groups = _positive(groups, "groups")
@@ -411,7 +474,7 @@ class Conv2d(Module):
 
     def _options(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups, padding_mode=self.padding_mode)
+                    groups=self.groups, padding_mode=self.padding_mode, layout=self.layout)
 
     def forward(self, x):
         x = _real_array(x, "x")
@@ -431,8 +494,9 @@ class Conv2d(Module):
 
     def output_shape(self, input_shape):
         o = self._options()
-        del o["padding_mode"]
-        return conv2d_output_shape(input_shape, self.weight.shape, **o)
+        del o["padding_mode"], o["layout"]
+        shape = conv2d_output_shape(_as_nchw_shape(input_shape, self.layout), self.weight.shape, **o)
+        return _from_nchw_shape(shape, self.layout)
 
     def __repr__(self):
         s = f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -443,7 +507,7 @@ class Conv2d(Module):
                 s += f", {name}={value!r}"
         if self.bias is None:
             s += ", bias=False"
-        return s + ")"
+        return s + _layout_repr(self) + ")"
 
 
 class Linear(Module):
@@ -465,6 +529,12 @@ class Linear(Module):
         ``(out_features, in_features)``.
     bias : Parameter or None
         ``(out_features,)``.
+
+    Notes
+    -----
+    Linear has no layout: after ``Flatten`` of NHWC images its input features are in
+    ``(h, w, c)`` order, not PyTorch's ``(c, h, w)`` (see :class:`Flatten` for
+    converting such weights).
 
     Examples
     --------
@@ -538,6 +608,10 @@ class Linear(Module):
 class MaxPool2d(Module):
     """Max pooling layer; the options are those of :func:`cyconv.max_pool2d`.
 
+    ``layout='NHWC'`` pools the H and W axes of ``(N, H, W, C)`` / ``(H, W, C)`` inputs in
+    place (``axes=(-3, -2)`` of the pool functions; NotImplementedError where this build's
+    pool functions have no ``axes=``).
+
     Examples
     --------
     >>> import numpy as np
@@ -548,11 +622,13 @@ class MaxPool2d(Module):
 
     _receptive_field_kind = "spatial"
 
-    def __init__(self, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def __init__(self, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False, layout="NCHW"):
         k, s, pads, d = _pool_args(kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.dilation = k, s, d
         self.padding = padding
         self.ceil_mode = bool(ceil_mode)
+        self.layout = layout_of(layout)
+        self._axes = _pool_layout_options("MaxPool2d", self.layout, max_pool2d, max_pool2d_backward)
         self._indices = self._input_shape = None
 
     _cache = ("_indices", "_input_shape")
@@ -564,8 +640,8 @@ class MaxPool2d(Module):
     def forward(self, x):
         x = _real_array(x, "x")
         if not self.training:
-            return max_pool2d(x, self.kernel_size, **self._options())
-        y, indices = max_pool2d(x, self.kernel_size, return_indices=True, **self._options())
+            return max_pool2d(x, self.kernel_size, **self._options(), **self._axes)
+        y, indices = max_pool2d(x, self.kernel_size, return_indices=True, **self._options(), **self._axes)
         self._keep(_indices=indices, _input_shape=x.shape)
         return y
 
@@ -573,10 +649,12 @@ class MaxPool2d(Module):
         indices = self._saved("_indices")
         if not input_grad:
             return None
-        return max_pool2d_backward(grad, indices, self._input_shape)
+        return max_pool2d_backward(grad, indices, self._input_shape, **self._axes)
 
     def output_shape(self, input_shape):
-        return pool2d_output_shape(input_shape, self.kernel_size, **self._options())
+        shape = pool2d_output_shape(_as_nchw_shape(input_shape, self.layout), self.kernel_size,
+                                    **self._options())
+        return _from_nchw_shape(shape, self.layout)
 
     def __repr__(self):
         return _pool_repr(self)
@@ -584,6 +662,8 @@ class MaxPool2d(Module):
 
 class AvgPool2d(Module):
     """Average pooling layer; the options are those of :func:`cyconv.avg_pool2d`.
+
+    ``layout='NHWC'``: as for :class:`MaxPool2d`.
 
     Examples
     --------
@@ -596,7 +676,7 @@ class AvgPool2d(Module):
     _receptive_field_kind = "spatial"
 
     def __init__(self, kernel_size, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+                 divisor_override=None, layout="NCHW"):
         k, s, pads, d = _pool_args(kernel_size, stride, padding, 1)
         self.kernel_size, self.stride = k, s
         self.padding = padding
@@ -605,6 +685,8 @@ class AvgPool2d(Module):
         if divisor_override is not None:
             divisor_override = _positive(divisor_override, "divisor_override")
         self.divisor_override = divisor_override
+        self.layout = layout_of(layout)
+        self._axes = _pool_layout_options("AvgPool2d", self.layout, avg_pool2d, avg_pool2d_backward)
         self._input_shape = None
 
     _cache = ("_input_shape",)
@@ -616,17 +698,18 @@ class AvgPool2d(Module):
     def forward(self, x):
         x = _real_array(x, "x")
         self._keep(_input_shape=x.shape)
-        return avg_pool2d(x, self.kernel_size, **self._options())
+        return avg_pool2d(x, self.kernel_size, **self._options(), **self._axes)
 
     def backward(self, grad, *, input_grad=True):
         shape = self._saved("_input_shape")
         if not input_grad:
             return None
-        return avg_pool2d_backward(grad, shape, self.kernel_size, **self._options())
+        return avg_pool2d_backward(grad, shape, self.kernel_size, **self._options(), **self._axes)
 
     def output_shape(self, input_shape):
-        return pool2d_output_shape(input_shape, self.kernel_size, stride=self.stride,
-                                   padding=self.padding, ceil_mode=self.ceil_mode)
+        shape = pool2d_output_shape(_as_nchw_shape(input_shape, self.layout), self.kernel_size,
+                                    stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode)
+        return _from_nchw_shape(shape, self.layout)
 
     def __repr__(self):
         return _pool_repr(self)
@@ -642,7 +725,7 @@ def _pool_repr(layer):
         s += f", dilation={layer.dilation}"
     if layer.ceil_mode:
         s += ", ceil_mode=True"
-    return s + ")"
+    return s + _layout_repr(layer) + ")"
 
 
 class ReLU(Module):
@@ -695,15 +778,41 @@ class Sigmoid(Module):
 
 
 class Flatten(Module):
-    """Reshape ``(N, ...)`` to ``(N, prod(...))``.
+    """Reshape ``(N, ...)`` to ``(N, prod(...))``, in the input's own (C) order.
+
+    Parameters
+    ----------
+    layout : {'NCHW', 'NHWC'}
+        The layout of the images it receives; it states, and does not change, the order
+        of the flattened features. An ``(N, C, H, W)`` batch flattens to index
+        ``c*H*W + h*W + w`` (PyTorch's ``nn.Flatten``); an ``(N, H, W, C)`` batch to
+        ``(h*W + w)*C + c`` (Keras' ``Flatten`` with ``channels_last``). Either way
+        the result is a view, nothing is transposed.
+
+    Notes
+    -----
+    A :class:`Linear` after an NHWC ``Flatten`` therefore reads its inputs in
+    ``(h, w, c)`` order: its weight columns are ordered so. The two layouts give the
+    same model, and the same state_dict, only when the flattened images are 1x1
+    (after ``AdaptiveAvgPool2d(1)``, as in ResNets). Otherwise, to load the weight of
+    a PyTorch ``Linear(C*H*W, out)`` (or of an NCHW cyconv model) into an NHWC model,
+    permute its columns::
+
+        w_nhwc = w_nchw.reshape(out, C, H, W).transpose(0, 2, 3, 1).reshape(out, C*H*W)
+
+    and back with ``w_nhwc.reshape(out, H, W, C).transpose(0, 3, 1, 2).reshape(out, -1)``
+    (the bias is unchanged).
 
     >>> Flatten()(np.zeros((2, 3, 4, 4))).shape
     (2, 48)
+    >>> Flatten(layout="NHWC")(np.arange(8).reshape(1, 2, 2, 2))
+    array([[0, 1, 2, 3, 4, 5, 6, 7]])
     """
 
     _cache = ("_input_shape",)
 
-    def __init__(self):
+    def __init__(self, layout="NCHW"):
+        self.layout = layout_of(layout)
         self._input_shape = None
 
     def forward(self, x):
@@ -719,6 +828,9 @@ class Flatten(Module):
 
     def output_shape(self, input_shape):
         return (input_shape[0], math.prod(input_shape[1:]))
+
+    def __repr__(self):
+        return f"Flatten({'' if self.layout == 'NCHW' else 'layout=' + repr(self.layout)})"
 
 
 class Sequential(Module):
@@ -843,6 +955,10 @@ class Sequential(Module):
 class BatchNorm2d(Module):
     """Batch normalisation over the channels of ``(N, C, H, W)`` batches (PyTorch's ``BatchNorm2d``).
 
+    With ``layout='NHWC'`` the batches are ``(N, H, W, C)`` and the statistics reduce
+    over the axes ``(0, 1, 2)`` (Keras' ``BatchNormalization(axis=-1)``), with the same
+    parameters, running estimates and state_dict.
+
     In training mode each channel is normalised with the batch's mean and biased
     variance, and the running estimates are updated as
     ``running = (1 - momentum) * running + momentum * batch`` with the *unbiased*
@@ -860,6 +976,8 @@ class BatchNorm2d(Module):
         Of the running estimates (default 0.1).
     dtype : floating dtype
         Of the parameters and running estimates (default float32).
+    layout : {'NCHW', 'NHWC'}
+        Of the input, the output and their gradients.
 
     Attributes
     ----------
@@ -885,7 +1003,11 @@ class BatchNorm2d(Module):
     _buffer_names = ("running_mean", "running_var", "num_batches_tracked")
     _cache = ("_xhat", "_invstd")
 
-    def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32):
+    def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32, layout="NCHW"):
+        self.layout = layout_of(layout)
+        nhwc = self.layout == "NHWC"
+        self._channel_axis = 3 if nhwc else 1
+        self._reduce_axes = (0, 1, 2) if nhwc else (0, 2, 3)
         self.num_features = _positive(num_features, "num_features")
         self.eps = _nonnegative(eps, "eps")
         if momentum is not None:
@@ -904,31 +1026,40 @@ class BatchNorm2d(Module):
 
     def _check(self, x):
         if x.ndim != 4:
-            raise ValueError(f"BatchNorm2d expects (N, C, H, W) input, got {x.ndim} dimensions: {x.shape}")
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d({self.num_features}) got an input with {x.shape[1]} channels: {x.shape}")
+            raise ValueError(f"BatchNorm2d expects ({', '.join(self.layout)}) input, got {x.ndim} dimensions: "
+                             f"{x.shape}")
+        if x.shape[self._channel_axis] != self.num_features:
+            raise ValueError(f"BatchNorm2d({self.num_features}) got an input with {x.shape[self._channel_axis]} "
+                             f"channels: {x.shape}" + (" (channels last? use layout='NHWC')" if self.layout == "NCHW"
+                                                       and x.shape[3] == self.num_features else ""))
+
+    def _per_channel(self, v):
+        """A (C,) vector shaped to broadcast along the channel axis."""
+        return v if self.layout == "NHWC" else v[:, None, None]
 
     def forward(self, x):
         x = _float_array(x, "x")
         self._check(x)
         dt = np.result_type(x.dtype, self.weight.dtype)
         x = x.astype(dt, copy=False)
-        w = self.weight.data.astype(dt, copy=False)[:, None, None]
-        b = self.bias.data.astype(dt, copy=False)[:, None, None]
+        c = self._per_channel
+        axes = self._reduce_axes
+        w = c(self.weight.data.astype(dt, copy=False))
+        b = c(self.bias.data.astype(dt, copy=False))
         if not self.training:
-            scale = (1 / np.sqrt(self.running_var.astype(dt) + dt.type(self.eps)))[:, None, None]
-            return (x - self.running_mean.astype(dt)[:, None, None]) * (scale * w) + b
-        count = x.shape[0] * x.shape[2] * x.shape[3]
+            scale = c(1 / np.sqrt(self.running_var.astype(dt) + dt.type(self.eps)))
+            return (x - c(self.running_mean.astype(dt))) * (scale * w) + b
+        count = x.size // self.num_features
         if count < 2:
             raise ValueError(
                 f"BatchNorm2d in training mode needs more than 1 value per channel, got input shape {x.shape}"
             )
-        mean = x.mean(axis=(0, 2, 3))
-        centred = x - mean[:, None, None]
-        var = np.mean(np.square(centred), axis=(0, 2, 3))
+        mean = x.mean(axis=axes)
+        centred = x - c(mean)
+        var = np.mean(np.square(centred), axis=axes)
         invstd = 1 / np.sqrt(var + dt.type(self.eps))
         xhat = centred
-        xhat *= invstd[:, None, None]
+        xhat *= c(invstd)
         self.num_batches_tracked += 1
         m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
         rd = self.running_mean.dtype
@@ -945,17 +1076,18 @@ class BatchNorm2d(Module):
         if grad.shape != xhat.shape:
             raise ValueError(f"grad must have the output shape {xhat.shape}, got {grad.shape}")
         grad = grad.astype(xhat.dtype, copy=False)
-        sum_g = grad.sum(axis=(0, 2, 3))
-        sum_gx = np.einsum("nchw,nchw->c", grad, xhat)
+        c = self._per_channel
+        sum_g = grad.sum(axis=self._reduce_axes)
+        sum_gx = np.einsum("nhwc,nhwc->c" if self.layout == "NHWC" else "nchw,nchw->c", grad, xhat)
         self.weight.grad += sum_gx.astype(self.weight.dtype, copy=False)
         self.bias.grad += sum_g.astype(self.bias.dtype, copy=False)
         if not input_grad:
             return None
-        count = xhat.shape[0] * xhat.shape[2] * xhat.shape[3]
+        count = xhat.size // self.num_features
         w = self.weight.data.astype(xhat.dtype, copy=False)
         # d x = w * invstd * (g - mean(g) - x_hat * mean(g * x_hat)), per channel
-        k = (w * self._invstd)[:, None, None]
-        return (grad - (sum_g / count)[:, None, None] - xhat * (sum_gx / count)[:, None, None]) * k
+        k = c(w * self._invstd)
+        return (grad - c(sum_g / count) - xhat * c(sum_gx / count)) * k
 
     def __repr__(self):
         s = f"BatchNorm2d({self.num_features}"
@@ -963,7 +1095,7 @@ class BatchNorm2d(Module):
             s += f", eps={self.eps!r}"
         if self.momentum != 0.1:
             s += f", momentum={self.momentum!r}"
-        return s + ")"
+        return s + _layout_repr(self) + ")"
 
 
 class Dropout(Module):
@@ -1047,6 +1179,9 @@ class AdaptiveAvgPool2d(Module):
     ----------
     output_size : int or (int or None, int or None)
         ``(Ho, Wo)``; None keeps that axis. Runs on :func:`cyconv.adaptive_avg_pool2d`.
+    layout : {'NCHW', 'NHWC'}
+        ``'NHWC'`` pools the H and W axes of ``(N, H, W, C)`` / ``(H, W, C)`` in place
+        (the function's ``axes=(-3, -2)``): ``(N, H, W, C) -> (N, Ho, Wo, C)``.
 
     Examples
     --------
@@ -1059,46 +1194,54 @@ class AdaptiveAvgPool2d(Module):
     _receptive_field_kind = "global"
     _cache = ("_input_shape",)
 
-    def __init__(self, output_size):
+    def __init__(self, output_size, *, layout="NCHW"):
         self.output_size = _output_size(output_size)
+        self.layout = layout_of(layout)
         self._input_shape = None
 
     def forward(self, x):
         x = _float_array(x, "x")
-        if x.ndim < 2:
-            raise ValueError(f"AdaptiveAvgPool2d expects (..., H, W) input, got shape {x.shape}")
+        nhwc = self.layout == "NHWC"
+        if x.ndim < 2 + nhwc:
+            raise ValueError(f"AdaptiveAvgPool2d expects ({'..., H, W, C' if nhwc else '..., H, W'}) input, "
+                             f"got shape {x.shape}")
         self._keep(_input_shape=x.shape)
+        axes = _SPATIAL_AXES[self.layout]
         functions = _adaptive_functions()
         if functions is not None:
-            return functions[0](x, self.output_size)
+            return functions[0](x, self.output_size, **({"axes": axes} if nhwc else {}))
         if self.output_size != (1, 1):
             raise NotImplementedError(
                 "this cyconv has no adaptive_avg_pool2d; AdaptiveAvgPool2d supports only output_size=1 here"
             )
-        if x.shape[-1] * x.shape[-2] == 0:
+        if x.shape[axes[0]] * x.shape[axes[1]] == 0:
             raise ValueError(f"AdaptiveAvgPool2d got an empty spatial axis: input shape {x.shape}")
-        return x.mean(axis=(-2, -1), keepdims=True)
+        return x.mean(axis=axes, keepdims=True)
 
     def backward(self, grad, *, input_grad=True):
         shape = self._saved("_input_shape")
         if not input_grad:
             return None
+        nhwc = self.layout == "NHWC"
+        axes = _SPATIAL_AXES[self.layout]
         functions = _adaptive_functions()
         if functions is not None:
-            return functions[1](grad, shape)
+            return functions[1](grad, shape, **({"axes": axes} if nhwc else {}))
         grad = np.asarray(grad)
-        expected = shape[:-2] + (1, 1)
+        expected = self.output_shape(shape)
         if grad.shape != expected:
             raise ValueError(f"grad must have the output shape {expected}, got {grad.shape}")
-        return np.broadcast_to(grad / (shape[-1] * shape[-2]), shape).copy()
+        return np.broadcast_to(grad / (shape[axes[0]] * shape[axes[1]]), shape).copy()
 
     def output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        return shape[:-2] + tuple(n if o is None else o for o, n in zip(self.output_size, shape[-2:]))
+        shape = _as_nchw_shape(input_shape, self.layout)
+        shape = shape[:-2] + tuple(n if o is None else o for o, n in zip(self.output_size, shape[-2:]))
+        return _from_nchw_shape(shape, self.layout)
 
     def __repr__(self):
         o = self.output_size
-        return f"AdaptiveAvgPool2d(output_size={o[0] if o[0] == o[1] and o[0] is not None else o})"
+        return (f"AdaptiveAvgPool2d(output_size={o[0] if o[0] == o[1] and o[0] is not None else o}"
+                f"{_layout_repr(self)})")
 
 
 class ConvTranspose2d(Module):
@@ -1116,11 +1259,14 @@ class ConvTranspose2d(Module):
     rng : numpy.random.Generator, int or None
         PyTorch's default initialisation: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
         with ``fan_in = out_channels/groups*kh*kw`` (``weight.shape[1]*kh*kw``).
+    layout : {'NCHW', 'NHWC'}
+        Of the input, the output and their gradients (:func:`cyconv.conv_transpose2d`
+        ``layout=``); the weight keeps its layout.
 
     Attributes
     ----------
     weight : Parameter
-        ``(in_channels, out_channels/groups, kh, kw)``.
+        ``(in_channels, out_channels/groups, kh, kw)`` whatever the layout.
     bias : Parameter or None
         ``(out_channels,)``.
 
@@ -1137,7 +1283,8 @@ class ConvTranspose2d(Module):
     _cache = ("_x",)
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, dtype=np.float32, rng=None):
+                 groups=1, bias=True, dilation=1, dtype=np.float32, rng=None, layout="NCHW"):
+        self.layout = layout_of(layout)
         self.in_channels = _positive(in_channels, "in_channels")
         self.out_channels = _positive(out_channels, "out_channels")
         self.groups = _positive(groups, "groups")
@@ -1173,7 +1320,7 @@ class ConvTranspose2d(Module):
         b = None if self.bias is None else self.bias.data
         return conv_transpose2d(x, self.weight.data, b, stride=self.stride, padding=self._pads,
                                 output_padding=self.output_padding, dilation=self.dilation,
-                                groups=self.groups)
+                                groups=self.groups, layout=self.layout)
 
     def backward(self, grad, *, input_grad=True):
         """The input gradient is a conv2d of ``grad``; the weight gradient conv2d_backward's, roles swapped."""
@@ -1183,29 +1330,34 @@ class ConvTranspose2d(Module):
         if grad.shape != expected:
             raise ValueError(f"grad must have the output shape {expected}, got {grad.shape}")
         options = dict(stride=self.stride, padding=self._pads, dilation=self.dilation, groups=self.groups)
-        hw = x.shape[-2:]
+        layout = self.layout
+        nhwc = layout == "NHWC"
+        hw = _as_nchw_shape(x.shape, layout)[-2:]
         # conv2d of grad covers x's rows (and, when output_padding >= stride, a few more that
         # no input reached): the forward is the adjoint of exactly this convolution.
-        conv_hw = conv2d_output_shape(grad.shape, self.weight.shape, **options)[-2:]
+        conv_hw = conv2d_output_shape(_as_nchw_shape(grad.shape, layout), self.weight.shape, **options)[-2:]
         x_full = x
         if conv_hw != hw:
-            pad = [(0, 0)] * (x.ndim - 2) + [(0, c - n) for c, n in zip(conv_hw, hw)]
+            pad = [(0, c - n) for c, n in zip(conv_hw, hw)]
+            pad = [(0, 0)] * (x.ndim - 3) + pad + [(0, 0)] if nhwc else [(0, 0)] * (x.ndim - 2) + pad
             x_full = np.pad(x, pad)
-        g = conv2d_backward(x_full, grad, self.weight.data, compute=("weight",), **options)
+        g = conv2d_backward(x_full, grad, self.weight.data, compute=("weight",), layout=layout, **options)
         self.weight.grad += g.weight
         if self.bias is not None:
-            self.bias.grad += grad.sum(axis=(0, 2, 3) if grad.ndim == 4 else (1, 2)).astype(
-                self.bias.dtype, copy=False)
+            self.bias.grad += grad.sum(axis=tuple(range(grad.ndim - 1)) if nhwc else
+                                       (0, 2, 3) if grad.ndim == 4 else (1, 2)).astype(self.bias.dtype, copy=False)
         if not input_grad:
             return None
-        gx = conv2d(grad, self.weight.data, **options)
-        return gx[..., :hw[0], :hw[1]] if conv_hw != hw else gx
+        gx = conv2d(grad, self.weight.data, layout=layout, **options)
+        if conv_hw == hw:
+            return gx
+        return gx[..., :hw[0], :hw[1], :] if nhwc else gx[..., :hw[0], :hw[1]]
 
     def output_shape(self, input_shape):
-        shape = tuple(input_shape)
+        shape = _as_nchw_shape(input_shape, self.layout)
         out = tuple((n - 1) * s - p[0] - p[1] + d * (k - 1) + op + 1 for n, k, s, p, d, op in zip(
             shape[-2:], self.kernel_size, self.stride, self._pads, self.dilation, self.output_padding))
-        return shape[:-3] + (self.out_channels,) + out
+        return _from_nchw_shape(shape[:-3] + (self.out_channels,) + out, self.layout)
 
     def __repr__(self):
         s = f"ConvTranspose2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -1216,7 +1368,7 @@ class ConvTranspose2d(Module):
                 s += f", {name}={value!r}"
         if self.bias is None:
             s += ", bias=False"
-        return s + ")"
+        return s + _layout_repr(self) + ")"
 
 
 class Residual(Module):
