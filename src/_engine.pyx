@@ -39,6 +39,9 @@ cdef extern from "engine/engine.h" nogil:
     ctypedef struct cyc_conv_geom:
         cyc_int n, c_in, h, w, c_out, kh, kw, groups, sh, sw, dh, dw, pt, pl, ho, wo
         int nhwc
+    int cyc_conv2d_forward_path(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
+                                const void *bias, void *y, size_t ws_limit, int nthreads,
+                                cyc_interrupt *intr, size_t *ws_bytes, int path)
     int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                            const void *bias, void *y, size_t ws_limit, int nthreads,
                            cyc_interrupt *intr, size_t *ws_bytes)
@@ -106,12 +109,13 @@ cdef inline void* _data(cnp.ndarray a):
 
 
 def conv2d_forward(cnp.ndarray x, cnp.ndarray w, object bias, cnp.ndarray y, tuple geom,
-                   Py_ssize_t groups, bint nhwc, size_t limit):
+                   Py_ssize_t groups, bint nhwc, size_t limit, int _path=0):
     """y = conv2d(x, w) (+ bias): canonical arrays of one dtype, validated shapes.
 
     x (N, C_in, H, W) (nhwc: (N, H, W, C_in)), w (C_out, C_in/groups, kh, kw), y the
     result; geom = (kh, kw, sh, sw, dh, dw, pt, pl, ho, wo); limit the per-call bytes of
     per-thread panels (never changes results). Returns the bytes the call allocated.
+    ``_path`` (tests): 0 the engine's choice, 1 the GEMM, 2 the direct depthwise path.
     """
     cdef cyc_conv_geom g
     cdef cnp.npy_intp* xd = cnp.PyArray_DIMS(x)
@@ -137,7 +141,7 @@ def conv2d_forward(cnp.ndarray x, cnp.ndarray w, object bias, cnp.ndarray y, tup
     cdef int rc
     cdef size_t used = 0
     with nogil:
-        rc = cyc_conv2d_forward(dtype, &g, xp, wp, bp, yp, limit, 0, &intr, &used)
+        rc = cyc_conv2d_forward_path(dtype, &g, xp, wp, bp, yp, limit, 0, &intr, &used, _path)
     if rc == CYC_INTERRUPTED:
         _raise_pending()
     if rc == CYC_NOMEM:

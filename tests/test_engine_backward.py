@@ -57,6 +57,7 @@ EDGE = [
     ((1, 3, 10, 10), (4, 3, 2, 2), 3, 0, 1, 1),          # stride > kernel: cells no tap reads
     ((2, 8, 10, 9), (8, 1, 3, 3), 2, 1, 1, 8),           # depthwise
     ((2, 4, 9, 7), (12, 1, 3, 3), 1, ((0, 2), (2, 1)), (2, 1), 4),  # depthwise x3
+    ((2, 6, 9, 11), (6, 1, 3, 3), 1, ((1, 2), (2, 1)), (2, 1), 6),  # depthwise, interior + borders
     ((3, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1, 1),          # one input channel (direct)
     ((2, 1, 9, 10), (16, 1, 3, 3), 1, 1, 1, 1),          # one input channel (GEMM)
     ((2, 3, 5, 4), (4, 3, 3, 3), 1, "full", 1, 1),       # windows mostly in padding
@@ -145,7 +146,7 @@ def test_adjoint_identities(cfg, layout):
     np.testing.assert_allclose(db, gy.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("cfg", [EDGE[3], EDGE[7], EDGE[10]], ids=_ids)
+@pytest.mark.parametrize("cfg", [EDGE[3], EDGE[9], EDGE[11]], ids=_ids)
 def test_finite_differences_nhwc(cfg):
     """Directional central differences of L = sum(conv2d(x, w) * g), in NHWC."""
     x, w, gy, geo, kw = _case(cfg, np.float64, seed=3)
@@ -167,7 +168,7 @@ def test_finite_differences_nhwc(cfg):
 def test_routes_agree_on_direct_geometries():
     """The direct loops and the GEMM drivers give the same gradients (one input channel
     per group: depthwise, single channel)."""
-    for cfg in (EDGE[7], EDGE[8], EDGE[9]):
+    for cfg in (EDGE[7], EDGE[8], EDGE[9], EDGE[10]):
         for layout in ("NCHW", "NHWC"):
             x, w, gy, _, kw = _case(cfg, np.float64, seed=5)
             assert _engine.backward_is_direct((x.shape[1], w.shape[0], cfg[5]))
@@ -187,6 +188,7 @@ TRANSPOSE = [
     ((2, 12, 5, 6), (12, 6, 3, 2), (2, 1), ((1, 0), (0, 1)), (1, 0), (1, 2), 2),
     ((2, 8, 5, 5), (8, 1, 3, 3), 2, 1, 1, 1, 8),   # depthwise (direct loops)
     ((2, 6, 4, 4), (6, 3, 1, 1), 2, 0, 1, 1, 2),
+    ((2, 40, 5, 7), (40, 9, 1, 1), 1, 0, 0, 1, 2),  # 1x1 stride 1: the GEMM writes the result
 ]
 
 
@@ -294,7 +296,7 @@ def test_workspace_limit_sweep():
         (np.ones((1, 1, 2, 2)), np.ones((1, 2, 3, 3)), np.ones((1, 2, 2, 2)), {}),  # the issue's call
     ]
     rng = np.random.default_rng(9)
-    for cfg in (EDGE[0], EDGE[7], EDGE[9]):
+    for cfg in (EDGE[0], EDGE[7], EDGE[10]):
         x, w, gy, _, kw = _case(cfg, np.float32, seed=9)
         cases.append((gy, x, w, kw))
     x, w, gy, _, kw = _case(EDGE[3], np.float64, seed=10)
@@ -410,3 +412,57 @@ def test_nhwc_padding_modes(mode):
     got = _backward(gy, x, w, kw, "NHWC")
     for a, b in zip(got, want):
         _close(a, b, np.float64)
+
+
+# ---------------------------------------------------------------------------------
+# Ctrl-C: a long backward stops promptly (the tiles poll, also inside a long tile)
+
+_CHILD = """
+import sys, time
+import numpy as np
+import cyconv
+which = sys.argv[1]
+shape = (2, 96, 96, 256) if sys.argv[2] == "NHWC" else (2, 256, 96, 96)
+x = np.ones(shape)
+w = np.ones((256, 256, 7, 7))
+g = np.ones(shape)
+print("started", flush=True)
+t0 = time.perf_counter()
+try:
+    if which == "transpose":
+        cyconv.conv_transpose2d(g, w, padding=3)
+    else:
+        cyconv.conv2d_backward(g, x, w, padding=3, compute=(which,), layout=sys.argv[2])
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - t0, flush=True)
+    sys.exit(3)
+print("finished", time.perf_counter() - t0, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child differs on Windows")
+@pytest.mark.parametrize("which,layout", [("input", "NCHW"), ("weight", "NCHW"), ("weight", "NHWC"),
+                                          ("transpose", "NCHW")])
+def test_sigint_stops_a_long_backward(which, layout):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, which, layout], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(1.0)
+        assert proc.poll() is None, "the call ended before the signal"
+        os.kill(proc.pid, signal.SIGINT)
+        t0 = time.perf_counter()
+        out, err = proc.communicate(timeout=60)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, (proc.returncode, out, err)
+    assert out.startswith("interrupted"), out
+    assert elapsed < 0.5, f"{elapsed:.2f} s from SIGINT to exit"

@@ -180,6 +180,8 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
     const cyc_int taps = g->kh * g->kw, P = g->ho * g->wo, HW = g->h * g->w;
     const cyc_int wrow = cg * taps;  /* elements per output channel of w */
     const int nhwc = g->nhwc;
+    const int pointwise = taps == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
+                          && g->ho == g->h && g->wo == g->w;
     cyc_int cbs, ncb;
     FN(bw_channel_blocks)(g, &cbs, &ncb);
     const cyc_int nblk = G * ncb;
@@ -252,20 +254,58 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
             const cyc_int n = tile / nblk, b = tile % nblk, gi = b / ncb;
             const cyc_int c0 = (b % ncb) * cbs, cb = cg - c0 < cbs ? cg - c0 : cbs;
             const cyc_int ch0 = gi * cg + c0;  /* the tile's first dX channel */
-            T *img;
-            if (!nhwc) {
-                img = dx + (n * g->c_in + ch0) * HW;
-                for (cyc_int cl = 0; cl < cb; cl++)
-                    FN(bw_fill)(img + cl * HW, HW, bias ? bias[ch0 + cl] : (T)0);
-            } else {
-                img = dx + n * HW * g->c_in + ch0;
-                for (cyc_int px = 0; px < HW; px++)
+            T *img = nhwc ? dx + n * HW * g->c_in + ch0 : dx + (n * g->c_in + ch0) * HW;
+            if (!(pointwise && cog > 0 && !bias)) {  /* (else the GEMM writes every cell) */
+                if (!nhwc) {
                     for (cyc_int cl = 0; cl < cb; cl++)
-                        img[px * g->c_in + cl] = bias ? bias[ch0 + cl] : (T)0;
+                        FN(bw_fill)(img + cl * HW, HW, bias ? bias[ch0 + cl] : (T)0);
+                } else {
+                    for (cyc_int px = 0; px < HW; px++)
+                        for (cyc_int cl = 0; cl < cb; cl++)
+                            img[px * g->c_in + cl] = bias ? bias[ch0 + cl] : (T)0;
+                }
             }
             if (cog == 0)
                 continue;
+            if (pointwise) {
+                /* 1x1, stride 1, no padding: dX's positions are the GEMM's columns (NCHW)
+                 * or rows (NHWC): C is dX itself, no scatter */
+                FN(bw_mat) mat;
+                cyc_gemm_op op;
+                memset(&op, 0, sizeof op);
+                mat.mr = uk->mr;
+                mat.nr = uk->nr;
+                op.k = cog;
+                op.cs_c = 1;
+                op.ctx = &mat;
+                op.accumulate = bias != NULL;
+                if (!nhwc) {
+                    mat.src = dy + (n * g->c_out + gi * cog) * P;
+                    mat.rs = P;
+                    mat.cs = 1;
+                    op.m = cb;
+                    op.n = P;
+                    op.a_full = wpack + off[b];
+                    op.pack_b = FN(bw_pack_b_mat);
+                    op.c = img;
+                    op.rs_c = HW;
+                } else {
+                    mat.src = dy + n * P * g->c_out + gi * cog;
+                    mat.rs = g->c_out;
+                    mat.cs = 1;
+                    op.m = P;
+                    op.n = cb;
+                    op.pack_a = FN(bw_pack_a_mat);
+                    op.b_full = wpack + off[b];
+                    op.c = img;
+                    op.rs_c = g->c_in;
+                }
+                cyc_gemm(uk, DT, &op, &ws);
+                continue;
+            }
             for (cyc_int pos0 = 0; pos0 < P; pos0 += pblk) {
+                if (pos0 && cyc_tile_skip(intr))  /* (a tile may be a long image) */
+                    break;
                 const cyc_int npos = P - pos0 < pblk ? P - pos0 : pblk;
                 FN(bw_mat) mat;
                 cyc_gemm_op op;
@@ -432,6 +472,64 @@ static void FN(bw_pack_patch_cols)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p
     }
 }
 
+/* B[p, j] = the input cell that column q0 + j0 + j (a (channel, tap) pair) reads at
+ * position pa + p0 + p, zero where the tap reads padding (the implicit im2col); NCHW, NR-interleaved
+ * panels (for the weight gradient with fewer output channels than NR). */
+static void FN(bw_pack_patch_panels)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
+                                void *vdst) {
+    const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
+    const cyc_bwd_geom *g = c->g;
+    const int NR = c->nr;
+    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
+    const cyc_int sh = g->sh, sw = g->sw, cg = g->c_in / g->groups;
+    const cyc_int pstart = c->pa + p0;
+    T *dst = (T *)vdst;
+    const cyc_int ncols = (nc + NR - 1) / NR * NR;
+    {
+        for (cyc_int jj = 0; jj < ncols; jj++) {
+            T *restrict d = dst + (jj / NR) * kc * NR + jj % NR;
+            if (jj >= nc) {
+                for (cyc_int p = 0; p < kc; p++)
+                    d[p * NR] = 0;
+                continue;
+            }
+            const cyc_int q = c->q0 + j0 + jj, ch = q / taps, t = q % taps;
+            const cyc_int i = t / g->kw, j = t % g->kw;
+            const T *plane = c->x + ch * H * W;
+            const cyc_int jo = j * g->dw - g->pl;
+            const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
+            cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
+            if (hi > wo)
+                hi = wo;
+            cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
+            while (p < kc) {
+                cyc_int seg = wo - ow;
+                if (seg > kc - p)
+                    seg = kc - p;
+                const cyc_int ih = oh * sh - g->pt + i * g->dh;
+                T *restrict dd = d + (p - ow) * NR;  /* dd[x*NR] is output column x */
+                if (ih < 0 || ih >= H) {
+                    for (cyc_int x = ow; x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                } else {
+                    const T *restrict src = plane + ih * W + jo;
+                    const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
+                    cyc_int x = ow;
+                    for (; x < a && x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                    for (; x < b; x++)
+                        dd[x * NR] = src[x * sw];
+                    for (; x < ow + seg; x++)
+                        dd[x * NR] = 0;
+                }
+                p += seg;
+                ow = 0;
+                oh++;
+            }
+        }
+    }
+}
+
 typedef struct {
     FN(bw_mat) m;      /* the grad_output operand */
     FN(bw_patch) p;    /* the patches */
@@ -447,6 +545,10 @@ static void FN(bw_wpack_mat_b)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cy
 
 static void FN(bw_wpack_rows)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst) {
     FN(bw_pack_patch_rows)(&((FN(bw_wctx) *)ctx)->p, i0, mc, p0, kc, dst);
+}
+
+static void FN(bw_wpack_panels)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
+    FN(bw_pack_patch_panels)(&((FN(bw_wctx) *)ctx)->p, j0, nc, p0, kc, dst);
 }
 
 static void FN(bw_wpack_cols)(void *ctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc, void *dst) {
@@ -465,8 +567,12 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
     const cyc_int taps = g->kh * g->kw, P = g->ho * g->wo, HW = g->h * g->w;
     const cyc_int ncols = cg * taps;
     const int nhwc = g->nhwc;
+    /* NCHW with fewer output channels per group than NR: dW = dY * patches^T as for NHWC
+     * (Cog as the GEMM's rows), the patches packed in NR-interleaved panels; else the
+     * register tile's columns would be mostly padding. */
+    const int flip = !nhwc && cog < uk->nr;
     /* the GEMM's rows and columns: NCHW (columns of dW, Cog); NHWC (Cog, columns of dW) */
-    const cyc_int gm = nhwc ? cog : ncols, gn = nhwc ? ncols : cog;
+    const cyc_int gm = nhwc || flip ? cog : ncols, gn = nhwc || flip ? ncols : cog;
     /* row tiles of up to 4 A blocks: the GEMM reuses each packed B block for all of them */
     cyc_int mb, nmb, nb, nnb;
     FN(bw_split)(gm, 4 * (cyc_int)uk->mc, uk->mr, &mb, &nmb);
@@ -519,7 +625,12 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
             op.rs_c = gn;
             op.cs_c = 1;
             op.ctx = &ctx;
-            if (!nhwc) {
+            if (flip) {
+                ctx.p.q0 = j0;
+                ctx.p.nr = uk->nr;
+                op.pack_a = FN(bw_wpack_mat_a);
+                op.pack_b = FN(bw_wpack_panels);
+            } else if (!nhwc) {
                 ctx.p.q0 = 0;
                 ctx.p.nr = uk->mr;  /* rows are padded to a multiple of MR */
                 op.a_rows = 1;
@@ -533,9 +644,17 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
                 op.pack_b = FN(bw_wpack_cols);
             }
             for (cyc_int s = lo; s < hi;) {
+                if (s != lo && cyc_tile_skip(intr))  /* (a chunk may be long) */
+                    break;
                 const cyc_int img = s / P, pa = s % P;
                 const cyc_int pb = hi - img * P < P ? hi - img * P : P;
-                if (!nhwc) {
+                if (flip) {
+                    /* A[i, p] = dy[img, gi*cog + i0 + i, pa + p]; B panels: patches at pa + p */
+                    ctx.p.x = x + (img * g->c_in + gi * cg) * HW;
+                    ctx.m.src = dy + (img * g->c_out + gi * cog + i0) * P + pa;
+                    ctx.m.rs = P;
+                    ctx.m.cs = 1;
+                } else if (!nhwc) {
                     /* A rows: patch columns q0 = i0 + ...; B[p, j] = dy[img, gi*cog + j0 + j, pa + p] */
                     ctx.p.q0 = i0;
                     ctx.p.x = x + (img * g->c_in + gi * cg) * HW;
@@ -571,6 +690,7 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
             for (cyc_int q = 0; q < ncols; q++) {
                 /* NCHW slab: [g][q][o] (q = (channel, tap)); NHWC: [g][o][q'] (q' = (tap, channel)) */
                 const cyc_int at = nhwc ? gi * cog * ncols + o * ncols + (q % taps) * cg + q / taps
+                                 : flip ? gi * cog * ncols + o * ncols + q
                                         : gi * cog * ncols + q * cog + o;
                 T s = part[at];
                 for (cyc_int r = 1; r < R; r++)
@@ -604,6 +724,46 @@ static int FN(bw_data_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T *
         for (cyc_int o = 0; o < cog; o++) {
             const T *src = dy + (n * g->c_out + gi * cog + o) * P;
             const T *wt = w + (gi * cog + o) * taps;
+            if (sw == 1 && g->kw == 3) {
+                /* the three taps of a kernel row in one pass over the dX row */
+                cyc_int jo[3], lo[3], hi[3];
+                for (int j = 0; j < 3; j++) {
+                    jo[j] = j * g->dw - g->pl;
+                    lo[j] = jo[j] >= 0 ? 0 : -jo[j];
+                    hi[j] = W - jo[j] < wo ? W - jo[j] : wo;
+                    if (hi[j] < lo[j])
+                        hi[j] = lo[j];
+                }
+                /* dX columns y = x + jo[j] that all three taps reach */
+                cyc_int ya = 0, yb = W;
+                for (int j = 0; j < 3; j++) {
+                    if (lo[j] + jo[j] > ya) ya = lo[j] + jo[j];
+                    if (hi[j] + jo[j] < yb) yb = hi[j] + jo[j];
+                }
+                for (cyc_int i = 0; i < g->kh; i++) {
+                    const T w0 = wt[i * 3], w1 = wt[i * 3 + 1], w2 = wt[i * 3 + 2];
+                    for (cyc_int oh = 0; oh < ho; oh++) {
+                        const cyc_int ih = oh * g->sh - g->pt + i * g->dh;
+                        if (ih < 0 || ih >= H)
+                            continue;
+                        T *restrict dst = plane + ih * W;
+                        const T *restrict s = src + oh * wo;
+                        const T *restrict s0 = s - jo[0], *restrict s1 = s - jo[1], *restrict s2 = s - jo[2];
+                        for (cyc_int y = ya; y < yb; y++)
+                            dst[y] += w0 * s0[y] + w1 * s1[y] + w2 * s2[y];
+                        for (int j = 0; j < 3; j++) {  /* the edges, tap by tap */
+                            const T wv = wt[i * 3 + j];
+                            const cyc_int ea = ya - jo[j] < hi[j] ? ya - jo[j] : hi[j];
+                            const cyc_int eb = yb - jo[j] > lo[j] ? yb - jo[j] : lo[j];
+                            for (cyc_int x = lo[j]; x < ea; x++)
+                                dst[x + jo[j]] += wv * s[x];
+                            for (cyc_int x = eb > ea ? eb : ea; x < hi[j]; x++)
+                                dst[x + jo[j]] += wv * s[x];
+                        }
+                    }
+                }
+                continue;
+            }
             for (cyc_int t = 0; t < taps; t++) {
                 const cyc_int i = t / g->kw, j = t % g->kw;
                 const T wv = wt[t];
@@ -646,12 +806,72 @@ static int FN(bw_data_direct_nhwc)(const cyc_bwd_geom *g, const T *dy, const T *
         for (cyc_int t = 0; t < taps; t++)
             wt[t * CO + oc] = w[oc * taps + t];
     const int nt = cyc_threads_for((double)g->n * CO * taps * ho * wo, tasks);
+    /* One output channel per input channel: a pixel all of whose taps read grad_output
+     * is the kernel set's vectorised depthwise sum (dw_pos, taps in order); the pixels
+     * at the borders, where some taps read nothing (no term, not a zero term), below. */
+    const cyc_ukernel *uk = cyc_ukernel_of(cyc_kernels(), DT);
+    const int use_pos = cog == 1 && uk->dw_pos != NULL && taps <= 64;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (cyc_int task = 0; task < tasks; task++) {
         if (cyc_tile_skip(intr))
             continue;
         const cyc_int n = task / H, ih = task % H;
         T *row = dx + (n * H + ih) * W * G;
+        if (use_pos) {
+            const void *srcs[64];
+            int rows_ok = 1;
+            cyc_int ohs[64];
+            for (cyc_int i = 0; i < g->kh && rows_ok; i++) {
+                const cyc_int hn = ih + g->pt - i * g->dh;
+                rows_ok = hn >= 0 && hn % g->sh == 0 && hn / g->sh < ho;
+                ohs[i] = rows_ok ? hn / g->sh : 0;
+            }
+            if (rows_ok) {
+                int done_all = 1;
+                for (cyc_int iw = 0; iw < W; iw++) {
+                    int ok = 1;
+                    for (cyc_int j = 0; j < g->kw && ok; j++) {
+                        const cyc_int wn = iw + g->pl - j * g->dw;
+                        ok = wn >= 0 && wn % g->sw == 0 && wn / g->sw < wo;
+                    }
+                    if (!ok) {
+                        done_all = 0;
+                        continue;
+                    }
+                    for (cyc_int i = 0; i < g->kh; i++)
+                        for (cyc_int j = 0; j < g->kw; j++)
+                            srcs[i * g->kw + j] = dy + ((n * ho + ohs[i]) * wo
+                                                        + (iw + g->pl - j * g->dw) / g->sw) * CO;
+                    uk->dw_pos(G, (int)taps, srcs, wt, bias, row + iw * G);
+                }
+                if (done_all)
+                    continue;
+                /* the border pixels of this row: the loops below, skipping those done */
+                for (cyc_int iw = 0; iw < W; iw++) {
+                    int ok = 1;
+                    for (cyc_int j = 0; j < g->kw && ok; j++) {
+                        const cyc_int wn = iw + g->pl - j * g->dw;
+                        ok = wn >= 0 && wn % g->sw == 0 && wn / g->sw < wo;
+                    }
+                    if (ok)
+                        continue;
+                    T *restrict dst = row + iw * G;
+                    for (cyc_int c = 0; c < G; c++)
+                        dst[c] = bias ? bias[c] : (T)0;
+                    for (cyc_int i = 0; i < g->kh; i++)
+                        for (cyc_int j = 0; j < g->kw; j++) {
+                            const cyc_int wn = iw + g->pl - j * g->dw;
+                            if (wn < 0 || wn % g->sw || wn / g->sw >= wo)
+                                continue;
+                            const T *restrict src = dy + ((n * ho + ohs[i]) * wo + wn / g->sw) * CO;
+                            const T *restrict wv = wt + (i * g->kw + j) * CO;
+                            for (cyc_int c = 0; c < G; c++)
+                                dst[c] += wv[c] * src[c];
+                        }
+                }
+                continue;
+            }
+        }
         for (cyc_int iw = 0; iw < W; iw++)
             for (cyc_int c = 0; c < G; c++)
                 row[iw * G + c] = bias ? bias[c] : (T)0;
@@ -740,10 +960,10 @@ static int FN(bw_weight_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T
                         }
                     }
                 }
-                T probe = 0;
+                int bad = 0;  /* a non-finite dy? (x*0 != 0 only for inf and NaN) */
                 for (cyc_int p = 0; p < P; p++)
-                    probe += src[p] * (T)0;
-                if (probe == probe)
+                    bad |= src[p] * (T)0 != (T)0;
+                if (!bad)
                     continue;  /* every dy finite: the padding terms are zeros */
                 for (cyc_int t = 0; t < taps; t++) {
                     const cyc_int i = t / g->kw, j = t % g->kw;
@@ -904,10 +1124,25 @@ static int FN(bw_bias)(const cyc_bwd_geom *g, const T *dy, T *db) {
 
 /* ---- entry points ----------------------------------------------------------------------- */
 
+/* Calls too small to be worth a poll (a clock read, the GIL, PyErr_CheckSignals) never
+ * poll: a copy of the interruption state without the poll function. */
+static cyc_interrupt *FN(bw_quiet)(const cyc_bwd_geom *g, cyc_interrupt *intr,
+                                   cyc_interrupt *quiet) {
+    const double flops = (double)g->n * g->c_out * (g->c_in / (g->groups ? g->groups : 1))
+                         * g->kh * g->kw * g->ho * g->wo;
+    if (flops >= (double)CYC_POLL_MIN_FLOPS)
+        return intr;
+    *quiet = *intr;
+    quiet->poll = NULL;
+    return quiet;
+}
+
 static int FN(bw_data)(const cyc_bwd_geom *g, const T *dy, const T *w, const T *bias, T *dx,
                        cyc_interrupt *intr) {
+    cyc_interrupt quiet;
     if (g->n == 0 || g->c_in == 0 || g->h == 0 || g->w == 0)
         return 0;  /* dx has no elements */
+    intr = FN(bw_quiet)(g, intr, &quiet);
     if (cyc_bwd_is_direct(g))
         return g->nhwc ? FN(bw_data_direct_nhwc)(g, dy, w, bias, dx, intr)
                        : FN(bw_data_direct_nchw)(g, dy, w, bias, dx, intr);
@@ -917,8 +1152,10 @@ static int FN(bw_data)(const cyc_bwd_geom *g, const T *dy, const T *w, const T *
 static int FN(bw_weight)(const cyc_bwd_geom *g, const T *dy, const T *x, T *dw,
                          cyc_interrupt *intr) {
     const cyc_int wsize = g->c_out * (g->c_in / g->groups) * g->kh * g->kw;
+    cyc_interrupt quiet;
     if (wsize == 0)
         return 0;
+    intr = FN(bw_quiet)(g, intr, &quiet);
     if (g->n == 0) {
         FN(bw_fill)(dw, wsize, (T)0);
         return 0;

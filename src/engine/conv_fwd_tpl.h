@@ -83,8 +83,17 @@ static void FN(nchw_pack_b)(void *ctx_, cyc_int j0, cyc_int nc, cyc_int p0, cyc_
 
 /* Rows m in [q0+i0, q0+i0+mc) of the NHWC patch matrix, k in [p0, p0+kc), k = (i, j, c):
  * row r at dst + r*kc (the a_rows layout); rows up to the next multiple of MR are zero.
- * The k range splits into the same runs of channels for every row, worked out once. */
+ * The k range splits into the same runs for every row, worked out once: a run is the
+ * channels of one or more taps of one kernel row that are adjacent in x (dw == 1 and all
+ * channels in one group: a 7x7 stem over 3 channels copies 21 values per run, not 3). */
 #define CYC_MAX_RUNS 64
+static inline void FN(copy_run)(T *d, const T *s, cyc_int len) {
+    if (len >= 16)
+        memcpy(d, s, (size_t)len * sizeof(T));
+    else
+        for (cyc_int e = 0; e < len; e++) d[e] = s[e];
+}
+
 static void FN(nhwc_pack_a)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc,
                             void *dst_) {
     const FN(fwd_ctx) *t = (const FN(fwd_ctx) *)ctx_;
@@ -93,8 +102,10 @@ static void FN(nhwc_pack_a)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int p0, cyc_
     const int mr = t->mr;
     const cyc_int cg = g->c_in / g->groups, P = g->ho * g->wo;
     const cyc_int rows = FN(ceil_div)(mc, mr) * mr;
-    /* runs of k: (input row offset, input column offset, channel, length), in chunks */
+    const int mergeable = g->dw == 1 && cg == g->c_in;
+    /* runs: input row offset, first column offset, channel, length, taps (all adjacent) */
     cyc_int r_di[CYC_MAX_RUNS], r_dj[CYC_MAX_RUNS], r_c[CYC_MAX_RUNS], r_len[CYC_MAX_RUNS];
+    cyc_int r_nt[CYC_MAX_RUNS];
     cyc_int kdone = 0;
     cyc_int tap = p0 / cg, c = p0 % cg;
     while (kdone < kc) {
@@ -103,11 +114,21 @@ static void FN(nhwc_pack_a)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int p0, cyc_
         while (kdone < kc && nruns < CYC_MAX_RUNS) {
             cyc_int len = cg - c;
             if (len > kc - kdone) len = kc - kdone;
-            r_di[nruns] = (tap / g->kw) * g->dh - g->pt;
-            r_dj[nruns] = (tap % g->kw) * g->dw - g->pl;
-            r_c[nruns] = t->c0 + c;
-            r_len[nruns] = len;
-            nruns++;
+            const cyc_int di = (tap / g->kw) * g->dh - g->pt, dj = (tap % g->kw) * g->dw - g->pl;
+            if (mergeable && nruns > 0 && r_di[nruns - 1] == di
+                && r_dj[nruns - 1] + r_nt[nruns - 1] == dj && c == 0
+                && r_len[nruns - 1] == r_nt[nruns - 1] * cg - (r_c[nruns - 1] - t->c0)) {
+                /* this tap continues the previous run in memory */
+                r_len[nruns - 1] += len;
+                r_nt[nruns - 1]++;
+            } else {
+                r_di[nruns] = di;
+                r_dj[nruns] = dj;
+                r_c[nruns] = t->c0 + c;
+                r_len[nruns] = len;
+                r_nt[nruns] = 1;
+                nruns++;
+            }
             kdone += len;
             c += len;
             if (c == cg) { c = 0; tap++; }
@@ -120,11 +141,24 @@ static void FN(nhwc_pack_a)(void *ctx_, cyc_int i0, cyc_int mc, cyc_int p0, cyc_
             const cyc_int ih0 = oh * g->sh, iw0 = ow * g->sw;
             for (int u = 0; u < nruns; u++) {
                 const cyc_int ih = ih0 + r_di[u], iw = iw0 + r_dj[u];
-                if (ih < 0 || ih >= g->h || iw < 0 || iw >= g->w)
-                    memset(d, 0, (size_t)r_len[u] * sizeof(T));
-                else
-                    memcpy(d, ximg + (ih * g->w + iw) * g->c_in + r_c[u],
-                           (size_t)r_len[u] * sizeof(T));
+                const cyc_int iw_last = iw + (r_nt[u] - 1);
+                if (ih < 0 || ih >= g->h || iw_last < 0 || iw >= g->w) {
+                    for (cyc_int e = 0; e < r_len[u]; e++) d[e] = 0;
+                } else if (iw >= 0 && iw_last < g->w) {
+                    FN(copy_run)(d, ximg + (ih * g->w + iw) * g->c_in + r_c[u], r_len[u]);
+                } else {  /* a merged run across the left/right edge: tap by tap */
+                    cyc_int e = 0, cc = r_c[u] - t->c0;
+                    for (cyc_int tt = 0; tt < r_nt[u]; tt++) {
+                        const cyc_int n1 = cg - cc < r_len[u] - e ? cg - cc : r_len[u] - e;
+                        const cyc_int iwt = iw + tt;
+                        if (iwt < 0 || iwt >= g->w)
+                            for (cyc_int z = 0; z < n1; z++) d[e + z] = 0;
+                        else
+                            FN(copy_run)(d + e, ximg + (ih * g->w + iwt) * g->c_in + t->c0 + cc, n1);
+                        e += n1;
+                        cc = 0;
+                    }
+                }
                 d += r_len[u];
             }
             if (++ow == g->wo) {
@@ -181,6 +215,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     const cyc_int G = g->groups, cg = g->c_in / G, cog = g->c_out / G;
     const cyc_int khw = g->kh * g->kw, K = cg * khw, P = g->ho * g->wo;
     const double flops = (double)g->n * g->c_out * P * (K > 0 ? K : 1);
+    intr = cyc_interrupt_for(intr, flops);
     int maxt = 1;
 #ifdef _OPENMP
     maxt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -246,10 +281,12 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
     }
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
                           : cyc_threads_for(flops, tiles);
+    const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
+                          && g->pl == 0 && g->ho == g->h && g->wo == g->w;
     int fail = 0;
     size_t used = (size_t)G * wsz * item;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) reduction(+:used)
+#pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
 #endif
     {
         cyc_workspace ws;
@@ -311,6 +348,10 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
                 op.m = nm; op.n = ncols; op.k = K;
                 op.a_rows = 1;
                 op.pack_a = FN(nhwc_pack_a);
+                if (pointwise) {  /* the patch rows are x's rows: read in place */
+                    op.a_direct = x + m0 * g->c_in + grp * cg;
+                    op.lda = g->c_in;
+                }
                 op.b_full = wp + grp * wsz + (co0 / NR) * K * NR;
                 op.c = ctx.y; op.rs_c = g->c_out; op.cs_c = 1;
                 op.epilogue = bias ? FN(bias_cols) : NULL;
@@ -321,6 +362,137 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         cyc_ws_free(&ws);
     }
     cyc_aligned_free(wp);
+    if (ws_bytes)
+        *ws_bytes = used;
+    if (fail)
+        return CYC_NOMEM;
+    return intr && intr->stop ? CYC_INTERRUPTED : CYC_OK;
+}
+
+/* The direct depthwise path (one input channel per group): no GEMM, whose MR x NR tile
+ * an M of 1 would mostly waste. NCHW: tiles (image, output channel, block of output
+ * rows), each row one dw_row call vectorised over output columns. NHWC (one output per
+ * group): tiles (image, block of output rows), each position one dw_pos call vectorised
+ * over channels. */
+static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, const T *x,
+                              const T *w, const T *bias, T *y, int nthreads,
+                              cyc_interrupt *intr, size_t *ws_bytes) {
+    const cyc_int khw = g->kh * g->kw, cog = g->c_out / g->groups;
+    const cyc_int ho = g->ho, wo = g->wo, sw = g->sw;
+    const double flops = (double)g->n * g->c_out * ho * wo * khw;
+    intr = cyc_interrupt_for(intr, flops);
+    int maxt = 1;
+#ifdef _OPENMP
+    maxt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#endif
+    const cyc_int want = maxt > 1 ? 4 * maxt : 1;
+    const cyc_int units = g->nhwc ? g->n : g->n * g->c_out;
+    cyc_int rb = ho;
+    if (units * 1 < want) {
+        rb = FN(ceil_div)(ho, FN(ceil_div)(want, units));
+        if (rb < 1) rb = 1;
+    }
+    const cyc_int nrb = FN(ceil_div)(ho, rb), tiles = units * nrb;
+    /* per tap column: offset and the output columns that read inside the input */
+    cyc_int *col_lo = (cyc_int *)cyc_aligned_alloc(3 * (size_t)g->kw * sizeof(cyc_int));
+    T *wt = NULL;
+    if (!col_lo)
+        return CYC_NOMEM;
+    cyc_int *col_hi = col_lo + g->kw, *col_off = col_hi + g->kw;
+    for (cyc_int j = 0; j < g->kw; j++) {
+        const cyc_int iw_off = j * g->dw - g->pl;
+        cyc_int lo = iw_off >= 0 ? 0 : FN(ceil_div)(-iw_off, sw);
+        cyc_int hi = g->w - 1 - iw_off < 0 ? 0 : (g->w - 1 - iw_off) / sw + 1;
+        if (lo > wo) lo = wo;
+        if (hi > wo) hi = wo;
+        if (hi < lo) hi = lo;
+        col_lo[j] = lo; col_hi[j] = hi; col_off[j] = iw_off;
+    }
+    size_t used = 3 * (size_t)g->kw * sizeof(cyc_int);
+    if (g->nhwc) {  /* weights as [tap][channel] */
+        wt = (T *)cyc_aligned_alloc((size_t)khw * g->c_out * sizeof(T));
+        if (!wt) {
+            cyc_aligned_free(col_lo);
+            return CYC_NOMEM;
+        }
+        used += (size_t)khw * g->c_out * sizeof(T);
+        for (cyc_int co = 0; co < g->c_out; co++)
+            for (cyc_int t = 0; t < khw; t++)
+                wt[t * g->c_out + co] = w[co * khw + t];
+    }
+    const size_t scratch = (size_t)khw * (g->nhwc ? sizeof(void *) : sizeof(cyc_dw_tap));
+    int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
+                          : cyc_threads_for(flops, tiles);
+    int fail = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
+#endif
+    {
+        void *buf = cyc_aligned_alloc(scratch);
+        used += scratch;
+        if (!buf) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            fail = 1;
+        }
+        cyc_int tix;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (tix = 0; tix < tiles; tix++) {
+            int failed;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            failed = fail;
+            if (failed || (intr && cyc_tile_skip(intr)))
+                continue;
+            const cyc_int ri = tix % nrb, unit = tix / nrb;
+            const cyc_int oh0 = ri * rb, oh1 = oh0 + rb < ho ? oh0 + rb : ho;
+            if (!g->nhwc) {
+                const cyc_int img = unit / g->c_out, co = unit % g->c_out, grp = co / cog;
+                const T *plane = x + (img * g->c_in + grp) * g->h * g->w;
+                cyc_dw_tap *taps = (cyc_dw_tap *)buf;
+                for (cyc_int oh = oh0; oh < oh1; oh++) {
+                    for (cyc_int i = 0; i < g->kh; i++) {
+                        const cyc_int ih = oh * g->sh + i * g->dh - g->pt;
+                        const int inside = ih >= 0 && ih < g->h;
+                        for (cyc_int j = 0; j < g->kw; j++) {
+                            cyc_dw_tap *tp = taps + i * g->kw + j;
+                            tp->row = inside ? (const void *)(plane + ih * g->w) : NULL;
+                            tp->off = col_off[j];
+                            tp->lo = col_lo[j];
+                            tp->hi = col_hi[j];
+                        }
+                    }
+                    uk->dw_row(wo, sw, (int)khw, taps, w + co * khw, bias ? bias + co : NULL,
+                               y + ((img * g->c_out + co) * ho + oh) * wo);
+                }
+            } else {
+                const cyc_int img = unit;
+                const void **src = (const void **)buf;
+                for (cyc_int oh = oh0; oh < oh1; oh++)
+                    for (cyc_int ow = 0; ow < wo; ow++) {
+                        for (cyc_int i = 0; i < g->kh; i++) {
+                            const cyc_int ih = oh * g->sh + i * g->dh - g->pt;
+                            for (cyc_int j = 0; j < g->kw; j++) {
+                                const cyc_int iw = ow * sw + col_off[j];
+                                src[i * g->kw + j] =
+                                    ih >= 0 && ih < g->h && iw >= 0 && iw < g->w
+                                        ? (const void *)(x + ((img * g->h + ih) * g->w + iw) * g->c_in)
+                                        : NULL;
+                            }
+                        }
+                        uk->dw_pos(g->c_out, (int)khw, src, wt, bias,
+                                   y + ((img * ho + oh) * wo + ow) * g->c_out);
+                    }
+            }
+        }
+        cyc_aligned_free(buf);
+    }
+    cyc_aligned_free(col_lo);
+    cyc_aligned_free(wt);
     if (ws_bytes)
         *ws_bytes = used;
     if (fail)

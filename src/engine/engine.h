@@ -78,6 +78,13 @@ typedef void (*cyc_ukr_fn)(cyc_int kc, const void *a, const void *b, cyc_int ldb
 typedef void (*cyc_ukr_rows_fn)(cyc_int kc, const void *a, cyc_int lda, const void *b,
                                 cyc_int ldb, void *c, cyc_int ldc, int acc);
 
+/* One tap of a depthwise output row (dw_row): the value for output column ow is
+ * row[ow*sw + off] when lo <= ow < hi, else padding (row NULL: padding for every ow). */
+typedef struct {
+    const void *row;
+    cyc_int off, lo, hi;
+} cyc_dw_tap;
+
 typedef struct {
     int mr, nr;      /* register tile */
     int kc;          /* depth of a packed block: A micro-panel (MR x KC) fits L1 */
@@ -85,6 +92,14 @@ typedef struct {
     int nc;          /* columns per B block (KC x NC in L2), a multiple of nr */
     cyc_ukr_fn ukr;
     cyc_ukr_rows_fn ukr_rows;
+    /* Direct depthwise kernels (one input channel per group), vectorised for the ISA:
+     * dw_row: out[ow] = bias + sum_t wt[t] * tap_t(ow) over ow in [0, wo) (NCHW rows);
+     * dw_pos: out[c] = bias[c] + sum_t wt[t*c_n + c] * src[t][c] (NHWC, src[t] NULL =
+     * padding). bias may be NULL. Padding adds wt*0 (IEEE: inf weights give NaN). */
+    void (*dw_row)(cyc_int wo, cyc_int sw, int ntaps, const cyc_dw_tap *taps, const void *wt,
+                   const void *bias, void *out);
+    void (*dw_pos)(cyc_int c_n, int ntaps, const void *const *src, const void *wt,
+                   const void *bias, void *out);
 } cyc_ukernel;
 
 typedef struct {
@@ -147,6 +162,11 @@ typedef struct cyc_gemm_op {
      * writes round_up(mc, MR) rows of kc elements, row i at dst + i*kc (rows past m zero),
      * and the ukr_rows kernel reads them (a_full is not used then). */
     int a_rows;
+    /* a_rows with A already in memory as rows (row i at a_direct + i*lda, i < m, k
+     * contiguous): full MR panels are read in place, no packing at all (a 1x1 stride-1
+     * NHWC conv, a Linear layer); only a last partial panel is copied (pack_a unused). */
+    const void *a_direct;
+    cyc_int lda;
     /* A: either pack_a (fills dst with ceil(mc/MR) micro-panels of kc, rows past m
      * zero) or a_full (pre-packed full-K panels, panel r at a_full + r*k*MR). */
     void (*pack_a)(void *ctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc, void *dst);
@@ -201,7 +221,7 @@ static inline void cyc_interrupt_init(cyc_interrupt *it, int (*poll)(void *), vo
     it->poll = poll;
     it->arg = arg;
     it->stop = 0;
-    it->next = poll ? cyc_now() + CYC_POLL_SECONDS : 0.0;
+    it->next = 0.0;  /* the first tile on thread 0 polls, then every CYC_POLL_SECONDS */
 }
 
 /* At the start of every tile: 1 when the tile must be skipped (the call is stopping). */
@@ -223,6 +243,13 @@ static inline int cyc_tile_skip(cyc_interrupt *it) {
         }
     }
     return 0;
+}
+
+/* Calls below this many multiply-adds (well under a millisecond) do not poll at all:
+ * a poll (clock read, GIL, PyErr_CheckSignals) would cost more than the call. */
+#define CYC_POLL_MIN_FLOPS (1 << 22)
+static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) {
+    return flops < (double)CYC_POLL_MIN_FLOPS ? NULL : it;
 }
 
 /* Threads for a problem of `flops` multiply-adds split into `tiles` independent tiles:
@@ -247,6 +274,14 @@ enum { CYC_OK = 0, CYC_INTERRUPTED = 1, CYC_NOMEM = -1 };
  * threads together (shrinks NC, never below one micro-panel; never changes results).
  * nthreads: 0 = the OpenMP default (omp_get_max_threads()). intr may be NULL.
  * *ws_bytes (if not NULL) receives the bytes the call allocated (packed weights + panels). */
+/* The same with the path forced (tests, measurements): CYC_PATH_GEMM always works;
+ * CYC_PATH_DIRECT where the direct path applies (else the GEMM). */
+enum { CYC_PATH_AUTO = 0, CYC_PATH_GEMM = 1, CYC_PATH_DIRECT = 2 };
+int cyc_conv2d_forward_path(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
+                            const void *bias, void *y, size_t ws_limit, int nthreads,
+                            cyc_interrupt *intr, size_t *ws_bytes, int path);
+/* Whether the forward runs the direct depthwise path (else the GEMM). */
+int cyc_conv_is_direct(const cyc_conv_geom *g);
 int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                        const void *bias, void *y, size_t ws_limit, int nthreads,
                        cyc_interrupt *intr, size_t *ws_bytes);

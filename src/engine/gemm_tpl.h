@@ -60,7 +60,12 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
                 const cyc_int mc = m - ic < MC ? m - ic : MC;
                 const T *ablk;
                 cyc_int astride;
-                if (op->a_rows) {
+                cyc_int lda = kc;
+                if (op->a_rows && op->a_direct) {
+                    ablk = (const T *)op->a_direct + ic * op->lda + pc;
+                    lda = op->lda;
+                    astride = MR * lda;
+                } else if (op->a_rows) {
                     op->pack_a(op->ctx, ic, mc, pc, kc, ws->a);
                     ablk = (const T *)ws->a;
                     astride = kc * MR;  /* MR rows of kc */
@@ -75,6 +80,16 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
                 for (cyc_int ir = 0; ir < mc; ir += MR) {
                     const T *ap = ablk + (ir / MR) * astride;
                     const cyc_int mr_eff = mc - ir < MR ? mc - ir : MR;
+                    cyc_int lda_p = lda;
+                    if (op->a_rows && op->a_direct && mr_eff < MR) {
+                        /* the last partial panel: its rows copied, the rest zero */
+                        T *dst = (T *)ws->a;
+                        for (cyc_int i = 0; i < MR; i++)
+                            for (cyc_int p = 0; p < kc; p++)
+                                dst[i * kc + p] = i < mr_eff ? ap[i * lda + p] : (T)0;
+                        ap = dst;
+                        lda_p = kc;
+                    }
                     for (cyc_int jr = 0; jr < nc; jr += NR) {
                         const T *bp = bblk + (jr / NR) * bstride;
                         const cyc_int nr_eff = nc - jr < NR ? nc - jr : NR;
@@ -84,7 +99,7 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
                         const cyc_int ldd = full ? rs_c : NR;
                         const int accd = full ? acc : 0;
                         if (op->a_rows)
-                            uk->ukr_rows(kc, ap, kc, bp, ldb, dst, ldd, accd);
+                            uk->ukr_rows(kc, ap, lda_p, bp, ldb, dst, ldd, accd);
                         else
                             uk->ukr(kc, ap, bp, ldb, dst, ldd, accd);
                         if (!full)

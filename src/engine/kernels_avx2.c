@@ -5,6 +5,7 @@
  * Blocks: KC so that the A micro-panel (6 x KC) stays in L1 (32 KiB) beside the B
  * micro-panel it meets; KC x NC (B block) in half of a 256 KiB-1 MiB L2. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "engine.h"
 
@@ -22,6 +23,14 @@
 #define UKR_NAME ukr_avx2_f32
 #define UKR_ROWS_NAME ukr_avx2_f32_rows
 #include "ukr_simd_tpl.h"
+#define DW_NAME(name) name##_avx2_f32
+#define DWS_NAME(name) name##_avx2_f32_simd
+#define SFMA fmaf
+#include "dw_tpl.h"
+#include "dw_simd_tpl.h"
+#undef DW_NAME
+#undef DWS_NAME
+#undef SFMA
 #undef T
 #undef MR
 #undef NV
@@ -50,11 +59,21 @@
 #define UKR_NAME ukr_avx2_f64
 #define UKR_ROWS_NAME ukr_avx2_f64_rows
 #include "ukr_simd_tpl.h"
+#define DW_NAME(name) name##_avx2_f64
+#define DWS_NAME(name) name##_avx2_f64_simd
+#define SFMA fma
+#include "dw_tpl.h"
+#include "dw_simd_tpl.h"
+#undef DW_NAME
+#undef DWS_NAME
+#undef SFMA
+#undef T
+
 
 const cyc_kernel_set cyc_kernels_avx2 = {
     "avx2",
     /* f32: kc 256 (A micro-panel 6 KiB), mc 144 (A block 144 KiB), nc 192 (B block 192 KiB) */
-    {6, 16, 256, 144, 192, ukr_avx2_f32, ukr_avx2_f32_rows},
+    {6, 16, 256, 144, 192, ukr_avx2_f32, ukr_avx2_f32_rows, dw_row_avx2_f32_simd, dw_pos_avx2_f32_simd},
     /* f64: kc 128 (6 KiB), mc 144 (144 KiB), nc 192 (192 KiB) */
-    {6, 8, 128, 144, 192, ukr_avx2_f64, ukr_avx2_f64_rows},
+    {6, 8, 128, 144, 192, ukr_avx2_f64, ukr_avx2_f64_rows, dw_row_avx2_f64_simd, dw_pos_avx2_f64_simd},
 };

@@ -4,6 +4,7 @@
  * Blocks: KC so that the A micro-panel (8 x KC) stays in L1 (8 KiB of a 32-48 KiB L1);
  * KC x NC (B block, 384 KiB) and MC x KC (A block) share a 1-2 MiB L2, as on AVX-512 cores. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "engine.h"
 
@@ -21,6 +22,14 @@
 #define UKR_NAME ukr_avx512_f32
 #define UKR_ROWS_NAME ukr_avx512_f32_rows
 #include "ukr_simd_tpl.h"
+#define DW_NAME(name) name##_avx512_f32
+#define DWS_NAME(name) name##_avx512_f32_simd
+#define SFMA fmaf
+#include "dw_tpl.h"
+#include "dw_simd_tpl.h"
+#undef DW_NAME
+#undef DWS_NAME
+#undef SFMA
 #undef T
 #undef MR
 #undef NV
@@ -49,11 +58,21 @@
 #define UKR_NAME ukr_avx512_f64
 #define UKR_ROWS_NAME ukr_avx512_f64_rows
 #include "ukr_simd_tpl.h"
+#define DW_NAME(name) name##_avx512_f64
+#define DWS_NAME(name) name##_avx512_f64_simd
+#define SFMA fma
+#include "dw_tpl.h"
+#include "dw_simd_tpl.h"
+#undef DW_NAME
+#undef DWS_NAME
+#undef SFMA
+#undef T
+
 
 const cyc_kernel_set cyc_kernels_avx512 = {
     "avx512",
     /* f32: kc 256 (A micro-panel 8 KiB), mc 128 (A block 128 KiB), nc 384 (B block 384 KiB) */
-    {8, 32, 256, 128, 384, ukr_avx512_f32, ukr_avx512_f32_rows},
+    {8, 32, 256, 128, 384, ukr_avx512_f32, ukr_avx512_f32_rows, dw_row_avx512_f32_simd, dw_pos_avx512_f32_simd},
     /* f64: kc 128 (8 KiB), mc 128 (128 KiB), nc 384 (B block 384 KiB) */
-    {8, 16, 128, 128, 384, ukr_avx512_f64, ukr_avx512_f64_rows},
+    {8, 16, 128, 128, 384, ukr_avx512_f64, ukr_avx512_f64_rows, dw_row_avx512_f64_simd, dw_pos_avx512_f64_simd},
 };
