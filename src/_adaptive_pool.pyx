@@ -20,7 +20,7 @@ maximum when it is larger or NaN, scanning the bin in row-major order of the poo
 Ties keep the first maximum; a NaN propagates and its index is the bin's last NaN (in that
 order, whichever order the cells are visited in: see _takes).
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 
@@ -43,6 +43,21 @@ ctypedef fused pool_t:
     longdouble_t
 
 
+cdef inline real_t _run_sum(const real_t* v, Py_ssize_t n) noexcept nogil:
+    """Sum of ``v[0:n]`` in four interleaved partial sums (independent adds pipeline; a
+    global pooling sums whole planes)."""
+    cdef real_t s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k
+    for k in range(0, n - 3, 4):
+        s0 = s0 + v[k]
+        s1 = s1 + v[k + 1]
+        s2 = s2 + v[k + 2]
+        s3 = s3 + v[k + 3]
+    for k in range(n - n % 4, n):
+        s0 = s0 + v[k]
+    return (s0 + s1) + (s2 + s3)
+
+
 cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t Q,
                           Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
                           Py_ssize_t a0, Py_ssize_t a1,
@@ -61,10 +76,11 @@ cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t
             o = out + (q * Ob + j) * R
             if R == 1:
                 acc = 0
-                for a in range(a0, a1):
-                    xr = x + (a * Q + q) * B
-                    for b in range(bs[j], be[j]):
-                        acc = acc + xr[b]
+                if Q == 1 and bs[j] == 0 and be[j] == B:  # whole rows: one contiguous run
+                    acc = _run_sum(x + a0 * B, (a1 - a0) * B)
+                else:
+                    for a in range(a0, a1):
+                        acc = acc + _run_sum(x + (a * Q + q) * B + bs[j], be[j] - bs[j])
                 o[0] = acc / cnt
             else:
                 for r in range(R):
@@ -78,10 +94,18 @@ cdef inline void _avg_row(const real_t* x, real_t* out, Py_ssize_t A, Py_ssize_t
                     o[r] = o[r] / cnt
 
 
-def avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
-                const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end, int num_threads):
+def avg_forward(x, out, a_start, a_end, b_start, b_end, int num_threads):
     """``out[p, i, q, j, r]`` = mean of ``x[p, a_start[i]:a_end[i], q, b_start[j]:b_end[j], r]``."""
+    if x.itemsize == 4:
+        _avg_forward[float](x, out, a_start, a_end, b_start, b_end, num_threads)
+    else:
+        _avg_forward[double](x, out, a_start, a_end, b_start, b_end, num_threads)
+
+
+cdef void _avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
+                       const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
+                       const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
+                       int num_threads) noexcept:
     cdef Py_ssize_t P = x.shape[0], A = x.shape[1], Q = x.shape[2], B = x.shape[3], R = x.shape[4]
     cdef Py_ssize_t Oa = out.shape[1], Ob = out.shape[3]
     cdef Py_ssize_t u, p, i
@@ -95,47 +119,69 @@ def avg_forward(const real_t[:, :, :, :, ::1] x, real_t[:, :, :, :, ::1] out,
                      a_start[i], a_end[i], &b_start[0], &b_end[0])
 
 
-cdef inline void _avg_back_row(const real_t* g, real_t* gi, Py_ssize_t Oa, Py_ssize_t Q,
+cdef inline void _avg_back_row(const real_t* g, real_t* gi, real_t* tmp, Py_ssize_t Q,
                                Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
-                               Py_ssize_t i0, Py_ssize_t i1,
-                               const Py_ssize_t* as_, const Py_ssize_t* ae,
-                               const Py_ssize_t* bs, const Py_ssize_t* be,
+                               Py_ssize_t i0, Py_ssize_t i1, const real_t* ra, const real_t* rb,
                                const Py_ssize_t* jlo, const Py_ssize_t* jhi) noexcept nogil:
-    """Input row ``a`` of one ``p``: gather ``g[p, i, q, j, r] / |bin(i, j)|`` over the bins
-    ``i0 <= i < i1``, ``jlo[b] <= j < jhi[b]`` that contain the cell."""
-    cdef Py_ssize_t q, b, i, j, r
+    """Input row ``a`` of one ``p``: ``sum_i sum_j g[p, i, q, j, r] * ra[i] * rb[j]`` over the bins
+    ``i0 <= i < i1``, ``jlo[b] <= j < jhi[b]`` that contain the cell (``ra``, ``rb``: the
+    reciprocal bin sizes).
+
+    Separable: first the bins of the first axis are summed into ``tmp[j, r]`` (this
+    thread's scratch row), then each cell sums its bins of the second axis from it. Both
+    inner loops run over contiguous memory.
+    """
+    cdef Py_ssize_t q, b, i, j, r, t, L = Ob * R
     cdef const real_t* gr
     cdef real_t* o
-    cdef real_t acc, ca
+    cdef real_t wgt, acc
     for q in range(Q):
+        for t in range(L):
+            tmp[t] = 0
+        for i in range(i0, i1):
+            wgt = ra[i]
+            gr = g + (i * Q + q) * L
+            for t in range(L):
+                tmp[t] = tmp[t] + gr[t] * wgt
+        if R == 1:  # NCHW: one value per cell, summed in a register
+            o = gi + q * B
+            for b in range(B):
+                acc = 0
+                for j in range(jlo[b], jhi[b]):
+                    acc = acc + tmp[j] * rb[j]
+                o[b] = acc
+            continue
         for b in range(B):
             o = gi + (q * B + b) * R
             for r in range(R):
                 o[r] = 0
-            for i in range(i0, i1):
-                ca = <real_t>(ae[i] - as_[i])
-                for j in range(jlo[b], jhi[b]):
-                    gr = g + ((i * Q + q) * Ob + j) * R
-                    if R == 1:
-                        o[0] = o[0] + gr[0] / (ca * <real_t>(be[j] - bs[j]))
-                    else:
-                        for r in range(R):
-                            o[r] = o[r] + gr[r] / (ca * <real_t>(be[j] - bs[j]))
+            for j in range(jlo[b], jhi[b]):
+                wgt = rb[j]
+                for r in range(R):
+                    o[r] = o[r] + tmp[j * R + r] * wgt
 
 
-def avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, ::1] grad_input,
-                 const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                 const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
-                 const Py_ssize_t[::1] ilo, const Py_ssize_t[::1] ihi,
-                 const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads):
+def avg_backward(grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, int num_threads):
+    """The adjoint of :func:`avg_forward` (see :func:`_avg_backward`)."""
+    if grad_input.itemsize == 4:
+        _avg_backward[float](grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, num_threads)
+    else:
+        _avg_backward[double](grad_output, grad_input, work, ra, rb, ilo, ihi, jlo, jhi, num_threads)
+
+
+cdef void _avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, ::1] grad_input,
+                        real_t[:, ::1] work, const real_t[::1] ra, const real_t[::1] rb,
+                        const Py_ssize_t[::1] ilo, const Py_ssize_t[::1] ihi,
+                        const Py_ssize_t[::1] jlo, const Py_ssize_t[::1] jhi, int num_threads) noexcept:
     """The adjoint of :func:`avg_forward`; every ``grad_input`` cell is written once.
 
     ``ilo[a] <= i < ihi[a]`` are the output bins of the first pooled axis that contain
-    input cell ``a``, ``jlo``/``jhi`` the same for the second.
+    input cell ``a``, ``jlo``/``jhi`` the same for the second; ``ra``/``rb`` are the bins'
+    reciprocal sizes and ``work`` holds one ``Ob*R`` scratch row per thread.
     """
     cdef Py_ssize_t P = grad_input.shape[0], A = grad_input.shape[1], Q = grad_input.shape[2]
     cdef Py_ssize_t B = grad_input.shape[3], R = grad_input.shape[4]
-    cdef Py_ssize_t Oa = grad_output.shape[1], Ob = grad_output.shape[3]
+    cdef Py_ssize_t Ob = grad_output.shape[3]
     cdef Py_ssize_t u, p, a
     if P == 0 or A == 0 or Q == 0 or B == 0 or R == 0:
         return
@@ -143,9 +189,8 @@ def avg_backward(const real_t[:, :, :, :, ::1] grad_output, real_t[:, :, :, :, :
         for u in prange(P * A, schedule="static", num_threads=num_threads):
             p = u // A
             a = u - p * A
-            _avg_back_row(&grad_output[p, 0, 0, 0, 0], &grad_input[p, a, 0, 0, 0], Oa, Q, B, R, Ob,
-                          ilo[a], ihi[a], &a_start[0], &a_end[0], &b_start[0], &b_end[0],
-                          &jlo[0], &jhi[0])
+            _avg_back_row(&grad_output[p, 0, 0, 0, 0], &grad_input[p, a, 0, 0, 0], &work[threadid(), 0],
+                          Q, B, R, Ob, ilo[a], ihi[a], &ra[0], &rb[0], &jlo[0], &jhi[0])
 
 
 cdef inline bint _takes(pool_t v, pool_t m, int64_t here, int64_t at) noexcept nogil:
@@ -161,7 +206,7 @@ cdef inline bint _takes(pool_t v, pool_t m, int64_t here, int64_t at) noexcept n
     return (v > m) | ((v == m) & (here < at))
 
 
-cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_idx,
+cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_idx, bint rowmajor,
                           Py_ssize_t Q, Py_ssize_t B, Py_ssize_t R, Py_ssize_t Ob,
                           Py_ssize_t a0, Py_ssize_t a1,
                           const Py_ssize_t* bs, const Py_ssize_t* be,
@@ -170,14 +215,15 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
     their positions ``a*sa + b*sb`` in the pooled plane.
 
     Each bin starts from its first cell (bins are never empty), then every further cell
-    replaces the maximum as :func:`_takes` says (values only: when it is larger or NaN).
+    replaces the maximum as :func:`_takes` says; when the cells are visited in row-major
+    order (``rowmajor``), and for the values alone, that is: when it is larger or NaN.
     """
     cdef Py_ssize_t q, j, a, b, r, k
     cdef const pool_t* xr
     cdef pool_t* o
     cdef int64_t* ix
     cdef pool_t v, m
-    cdef int64_t at, here
+    cdef int64_t at, here, cur, t
     cdef bint take
     for q in range(Q):
         for j in range(Ob):
@@ -190,12 +236,20 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                 at = a0 * sa + bs[j] * sb
                 for a in range(a0, a1):
                     xr = x + (a * Q + q) * B
-                    for b in range(bs[j], be[j]):
-                        v = xr[b]
-                        here = a * sa + b * sb
-                        if _takes(v, m, here, at):
-                            m = v
-                            at = here
+                    if rowmajor:  # a later cell never wins a tie, a NaN always wins
+                        for b in range(bs[j], be[j]):
+                            v = xr[b]
+                            t = (v > m) | (v != v)
+                            m = v if t else m
+                            # arithmetic, not a branch: random data would mispredict half of them
+                            at = at + t * (a * sa + b * sb - at)
+                    else:
+                        for b in range(bs[j], be[j]):
+                            v = xr[b]
+                            here = a * sa + b * sb
+                            take = _takes(v, m, here, at)
+                            m = v if take else m
+                            at = here if take else at
                 o[0] = m
                 if with_idx:
                     ix[0] = at
@@ -211,7 +265,15 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                     for b in range(bs[j], be[j]):
                         xr = x + ((a * Q + q) * B + b) * R
                         here = a * sa + b * sb
-                        if with_idx:
+                        if with_idx and rowmajor:
+                            for r in range(R):
+                                v = xr[r]
+                                m = o[r]
+                                cur = ix[r]
+                                t = (v > m) | (v != v)
+                                o[r] = v if t else m
+                                ix[r] = cur + t * (here - cur)
+                        elif with_idx:
                             for r in range(R):
                                 v = xr[r]
                                 m = o[r]
@@ -225,14 +287,11 @@ cdef inline void _max_row(const pool_t* x, pool_t* out, int64_t* idx, bint with_
                                 o[r] = v if (v > m) | (v != v) else m
 
 
-def max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
-                int64_t[:, :, :, :, ::1] indices,
-                const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
-                const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
-                Py_ssize_t sa, Py_ssize_t sb, int num_threads):
-    """Maxima of the bins of ``x`` into ``out``; with ``indices`` (not None) also their flat
-    positions ``a*sa + b*sb`` in the pooled plane (the caller picks ``sa``, ``sb`` so that
-    this is ``h*W + w``)."""
+cdef void _max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
+                       int64_t[:, :, :, :, ::1] indices,
+                       const Py_ssize_t[::1] a_start, const Py_ssize_t[::1] a_end,
+                       const Py_ssize_t[::1] b_start, const Py_ssize_t[::1] b_end,
+                       Py_ssize_t sa, Py_ssize_t sb, int num_threads) noexcept:
     cdef Py_ssize_t P = x.shape[0], Q = x.shape[2], B = x.shape[3], R = x.shape[4]
     cdef Py_ssize_t Oa = out.shape[1], Ob = out.shape[3]
     cdef Py_ssize_t u, p, i
@@ -249,5 +308,42 @@ def max_forward(const pool_t[:, :, :, :, ::1] x, pool_t[:, :, :, :, ::1] out,
                 ip = &indices[p, i, 0, 0, 0]
             else:
                 ip = &dummy
-            _max_row(&x[p, 0, 0, 0, 0], &out[p, i, 0, 0, 0], ip, with_idx, Q, B, R, Ob,
+            _max_row(&x[p, 0, 0, 0, 0], &out[p, i, 0, 0, 0], ip, with_idx, sa >= sb, Q, B, R, Ob,
                      a_start[i], a_end[i], &b_start[0], &b_end[0], sa, sb)
+
+
+def max_forward(x, out, indices, a_start, a_end, b_start, b_end, Py_ssize_t sa, Py_ssize_t sb,
+                int num_threads):
+    """Maxima of the bins of ``x`` into ``out``; with ``indices`` (not None) also their flat
+    positions ``a*sa + b*sb`` in the pooled plane (the caller picks ``sa``, ``sb`` so that
+    this is ``h*W + w``).
+
+    One entry point, dispatching on the dtype here: a ``def`` with fused arguments would
+    cost kilobytes of argument-parsing code for each of the eleven types.
+    """
+    cdef str kind = x.dtype.kind
+    cdef Py_ssize_t size = x.dtype.itemsize
+    if kind == "f":
+        if x.dtype.char == "f":
+            _max_forward[float](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif x.dtype.char == "d":
+            _max_forward[double](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        else:
+            _max_forward[longdouble_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif kind == "u":
+        if size == 1:
+            _max_forward[uint8_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif size == 2:
+            _max_forward[uint16_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        elif size == 4:
+            _max_forward[uint32_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+        else:
+            _max_forward[uint64_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 1:
+        _max_forward[int8_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 2:
+        _max_forward[int16_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    elif size == 4:
+        _max_forward[int32_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)
+    else:
+        _max_forward[int64_t](x, out, indices, a_start, a_end, b_start, b_end, sa, sb, num_threads)

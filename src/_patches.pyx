@@ -61,10 +61,10 @@ cdef inline void _unfold_row(const real_t* plane, real_t* dst, Py_ssize_t H, Py_
         dst += Wo
 
 
-def unfold_nchw(const real_t[:, :, :, ::1] x, real_t[:, :, ::1] cols,
-                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
-                Py_ssize_t Ho, Py_ssize_t Wo, int num_threads):
+cdef void _unfold_nchw(const real_t[:, :, :, ::1] x, real_t[:, :, ::1] cols,
+                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t Ho, Py_ssize_t Wo, int num_threads) noexcept:
     """``cols[n, (c*kh + i)*kw + j, oh*Wo + ow] = x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]``."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t rows = C * kh * kw
@@ -90,13 +90,19 @@ cdef inline void _unfold_nhwc_row(const real_t* img, real_t* dst, Py_ssize_t H, 
                                   Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pl,
                                   Py_ssize_t Wo) noexcept nogil:
     """The ``Wo`` patches of one output row (window top row ``r0``), ``C`` values per tap."""
-    cdef Py_ssize_t ow, i, j, ih, iw
+    cdef Py_ssize_t ow, i, j, ih, iw, iw0
     cdef size_t nbytes = C * sizeof(real_t)
     for ow in range(Wo):
+        iw0 = ow * sw - pl
         for i in range(kh):
             ih = r0 + i * dh
+            if dw == 1 and ih >= 0 and ih < H and iw0 >= 0 and iw0 + kw <= W:
+                # an undilated kernel row inside the image: kw*C contiguous values
+                memcpy(dst, img + (ih * W + iw0) * C, kw * nbytes)
+                dst += kw * C
+                continue
             for j in range(kw):
-                iw = ow * sw - pl + j * dw
+                iw = iw0 + j * dw
                 if ih < 0 or ih >= H or iw < 0 or iw >= W:
                     memset(dst, 0, nbytes)
                 else:
@@ -104,10 +110,10 @@ cdef inline void _unfold_nhwc_row(const real_t* img, real_t* dst, Py_ssize_t H, 
                 dst += C
 
 
-def unfold_nhwc(const real_t[:, :, :, ::1] x, real_t[:, :, ::1] cols,
-                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
-                Py_ssize_t Ho, Py_ssize_t Wo, int num_threads):
+cdef void _unfold_nhwc(const real_t[:, :, :, ::1] x, real_t[:, :, ::1] cols,
+                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t Ho, Py_ssize_t Wo, int num_threads) noexcept:
     """``cols[n, oh*Wo + ow, (i*kw + j)*C + c] = x[n, oh*sh - pt + i*dh, ow*sw - pl + j*dw, c]``."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t u, n, oh, ow, i, j, ih, iw
@@ -145,10 +151,10 @@ cdef inline void _fold_row(const real_t* src, real_t* plane, Py_ssize_t H, Py_ss
         src += Wo
 
 
-def fold_nchw(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
-              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-              Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
-              Py_ssize_t Ho, Py_ssize_t Wo, int num_threads):
+cdef void _fold_nchw(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
+                     Py_ssize_t Ho, Py_ssize_t Wo, int num_threads) noexcept:
     """The adjoint of :func:`unfold_nchw`: ``out`` is zeroed, then every entry added back."""
     cdef Py_ssize_t N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
     cdef Py_ssize_t taps = kh * kw
@@ -169,10 +175,10 @@ def fold_nchw(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
                           j * dw - pl, sh, sw, Ho, Wo)
 
 
-def fold_nhwc(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
-              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-              Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
-              Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t cb, int num_threads):
+cdef void _fold_nhwc(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
+                     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t cb, int num_threads) noexcept:
     """The adjoint of :func:`unfold_nhwc`; a unit is channels ``[c0, c0 + cb)`` of one image."""
     cdef Py_ssize_t N = out.shape[0], H = out.shape[1], W = out.shape[2], C = out.shape[3]
     cdef Py_ssize_t nb = (C + cb - 1) // cb
@@ -207,3 +213,36 @@ def fold_nhwc(const real_t[:, :, ::1] cols, real_t[:, :, :, ::1] out,
                             dst = &out[n, ih, iw, 0]
                             for c in range(c0, c1):
                                 dst[c] = dst[c] + src[(i * kw + j) * C + c]
+
+
+def unfold(x, cols, const Py_ssize_t[::1] g, bint nhwc, int num_threads):
+    """The patch matrix of ``x`` into ``cols``; ``g = (kh, kw, sh, sw, dh, dw, pt, pl, Ho, Wo)``.
+
+    One entry point for both layouts and dtypes (each ``def`` with fused arguments costs
+    kilobytes of argument-parsing code per specialisation).
+    """
+    if x.itemsize == 4:
+        if nhwc:
+            _unfold_nhwc[float](x, cols, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)
+        else:
+            _unfold_nchw[float](x, cols, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)
+    elif nhwc:
+        _unfold_nhwc[double](x, cols, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)
+    else:
+        _unfold_nchw[double](x, cols, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)
+
+
+def fold(cols, out, const Py_ssize_t[::1] g, bint nhwc, int num_threads):
+    """Add ``cols`` back into ``out`` (zeroed first); ``g`` as for :func:`unfold`, plus the
+    channel block ``cb`` of the NHWC units."""
+    if out.itemsize == 4:
+        if nhwc:
+            _fold_nhwc[float](cols, out, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10],
+                              num_threads)
+        else:
+            _fold_nchw[float](cols, out, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)
+    elif nhwc:
+        _fold_nhwc[double](cols, out, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10],
+                           num_threads)
+    else:
+        _fold_nchw[double](cols, out, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], num_threads)

@@ -60,17 +60,20 @@ def _planes(x):
     return x.reshape((-1,) + x.shape[-2:])
 
 
+def _stack(planes, shape, dtype):
+    return np.stack(planes).reshape(shape) if planes else np.zeros(shape, dtype)
+
+
 def avg_planes(x, oh, ow):
-    return np.stack([avg_plane(p, oh, ow) for p in _planes(x)]).reshape(x.shape[:-2] + (oh, ow))
+    return _stack([avg_plane(p, oh, ow) for p in _planes(x)], x.shape[:-2] + (oh, ow), np.float64)
 
 
 def max_planes(x, oh, ow):
     pairs = [max_plane(p, oh, ow) for p in _planes(x)]
     shape = x.shape[:-2] + (oh, ow)
-    return (np.stack([v for v, _ in pairs]).reshape(shape),
-            np.stack([i for _, i in pairs]).reshape(shape))
+    return _stack([v for v, _ in pairs], shape, x.dtype), _stack([i for _, i in pairs], shape, np.int64)
 
 
 def avg_backward_planes(g, shape):
     H, W = shape[-2:]
-    return np.stack([avg_backward_plane(p, H, W) for p in _planes(g)]).reshape(shape)
+    return _stack([avg_backward_plane(p, H, W) for p in _planes(g)], shape, np.float64)

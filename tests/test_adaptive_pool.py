@@ -249,3 +249,24 @@ ERRORS = [
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_against_reference(seed):
+    """Random sizes, output sizes (None included), leading axes (empty included)."""
+    rng = np.random.default_rng(1000 + seed)
+    H, W = (int(v) for v in rng.integers(1, 10, 2))
+    oh = None if seed % 5 == 0 else int(rng.integers(1, 12))
+    ow = int(rng.integers(1, 12))
+    lead = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 3))))
+    x = rng.integers(-3, 4, lead + (H, W)).astype(np.float64)
+    o = (oh, ow)
+    roh = H if oh is None else oh
+    np.testing.assert_allclose(cyconv.adaptive_avg_pool2d(x, o), avg_planes(x, roh, ow), rtol=1e-14, atol=1e-15)
+    v, i = cyconv.adaptive_max_pool2d(x, o, return_indices=True)
+    rv, ri = max_planes(x, roh, ow)
+    np.testing.assert_array_equal(v, rv)
+    np.testing.assert_array_equal(i, ri)
+    g = rng.standard_normal(v.shape)
+    np.testing.assert_allclose(cyconv.adaptive_avg_pool2d_backward(g, x.shape), avg_backward_planes(g, x.shape),
+                               rtol=1e-13, atol=1e-15)

@@ -436,3 +436,19 @@ def test_mode_padding_beyond_the_input_as_in_memory(mode):
         return
     for chunks in [(1, 1, 3, 4), (1, 1, 1, 2)]:
         np.testing.assert_allclose(cd.conv2d(da.from_array(x, chunks=chunks), w, **geom).compute(), ref)
+
+
+def test_empty_spatial_axis_as_in_memory():
+    """SPEC: an empty spatial axis is valid when the padding gives outputs; cyconv.dask does
+    what the in-memory function does (refuses up front, or computes the same)."""
+    x = np.ones((2, 1, 0, 5))
+    w = np.ones((1, 1, 2, 2))
+    try:
+        ref = cyconv.conv2d(x, w, padding=2)
+    except ValueError:
+        with pytest.raises(ValueError):
+            cd.conv2d(da.from_array(x, chunks=(1, 1, 0, 2)), w, padding=2)
+        return
+    y = cd.conv2d(da.from_array(x, chunks=(1, 1, 0, 2)), w, padding=2)
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y.compute(), ref)

@@ -184,3 +184,31 @@ ERRORS = [
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_against_reference(seed):
+    """Random sizes, kernels, strides, dilations and asymmetric paddings, both layouts."""
+    rng = np.random.default_rng(2000 + seed)
+    H, W = (int(v) for v in rng.integers(1, 9, 2))
+    k = tuple(int(v) for v in rng.integers(1, 4, 2))
+    s = tuple(int(v) for v in rng.integers(1, 4, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    p = tuple(tuple(int(v) for v in rng.integers(0, 3, 2)) for _ in range(2))
+    C = int(rng.integers(1, 4))
+    Ho, Wo = out_hw(H, W, k, s, p, d)
+    if Ho < 1 or Wo < 1:
+        with pytest.raises(ValueError, match="output"):
+            cyconv.unfold(np.zeros((1, C, H, W)), k, stride=s, padding=p, dilation=d)
+        return
+    x = rng.standard_normal((2, C, H, W))
+    cols = cyconv.unfold(x, k, stride=s, padding=p, dilation=d)
+    np.testing.assert_array_equal(cols, ref_unfold(x, k, s, p, d))
+    c = rng.standard_normal(cols.shape)
+    f = cyconv.fold(c, (H, W), k, stride=s, padding=p, dilation=d)
+    np.testing.assert_allclose(f, ref_fold(c, H, W, k, s, p, d), rtol=1e-13, atol=1e-14)
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    colsh = cyconv.unfold(xh, k, stride=s, padding=p, dilation=d, layout="NHWC")
+    np.testing.assert_array_equal(colsh, nchw_cols_to_nhwc(cols, C, *k))
+    np.testing.assert_allclose(cyconv.fold(nchw_cols_to_nhwc(c, C, *k), (H, W), k, stride=s, padding=p, dilation=d,
+                                           layout="NHWC"), f.transpose(0, 2, 3, 1), rtol=1e-13, atol=1e-14)

@@ -16,10 +16,9 @@ def avg_forward(
 def avg_backward(
     grad_output: npt.NDArray[np.floating],
     grad_input: npt.NDArray[np.floating],
-    a_start: npt.NDArray[np.intp],
-    a_end: npt.NDArray[np.intp],
-    b_start: npt.NDArray[np.intp],
-    b_end: npt.NDArray[np.intp],
+    work: npt.NDArray[np.floating],
+    ra: npt.NDArray[np.floating],
+    rb: npt.NDArray[np.floating],
     ilo: npt.NDArray[np.intp],
     ihi: npt.NDArray[np.intp],
     jlo: npt.NDArray[np.intp],
@@ -27,7 +26,7 @@ def avg_backward(
     num_threads: int,
 ) -> None: ...
 def max_forward(
-    x: npt.NDArray[np.generic],
+    x: npt.NDArray[np.generic],  # any dtype of max pooling: dispatched in the module
     out: npt.NDArray[np.generic],
     indices: npt.NDArray[np.int64] | None,
     a_start: npt.NDArray[np.intp],

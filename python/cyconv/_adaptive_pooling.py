@@ -281,8 +281,12 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, /, *, axes=(-2, -1)):
     ihi = np.searchsorted(as_, cells_lo, side="right").astype(np.intp)
     jlo = np.searchsorted(be, cells_hi, side="right").astype(np.intp)
     jhi = np.searchsorted(bs, cells_hi, side="right").astype(np.intp)
+    ra = (1.0 / (ae - as_)).astype(cdt)
+    rb = (1.0 / (be - bs)).astype(cdt)
     gc = canonical(g, cdt)
     result = np.empty(shape, cdt)
-    _adaptive_pool.avg_backward(gc.reshape(_five(g.shape, lo, hi)), result.reshape(_five(shape, lo, hi)),
-                                as_, ae, bs, be, ilo, ihi, jlo, jhi, _threads(result.size + g.size))
+    g5, r5 = gc.reshape(_five(g.shape, lo, hi)), result.reshape(_five(shape, lo, hi))
+    nt = _threads(result.size + g.size)
+    work = np.empty((nt, g5.shape[3] * g5.shape[4]), cdt)  # one scratch row per thread
+    _adaptive_pool.avg_backward(g5, r5, work, ra, rb, ilo, ihi, jlo, jhi, nt)
     return finish(result, None, rdt)

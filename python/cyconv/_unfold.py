@@ -108,9 +108,8 @@ def unfold(x, kernel_size, /, *, stride=1, padding=0, dilation=1, layout="NCHW")
     else:
         xc = canonical(xb, cdt)
         buf = np.empty(shape, cdt)
-        kernel = _patches.unfold_nchw if layout == "NCHW" else _patches.unfold_nhwc
-        kernel(xc, buf, k[0], k[1], s[0], s[1], d[0], d[1], pads[0][0], pads[1][0], Ho, Wo,
-               _threads(buf.size))
+        geom = np.array([k[0], k[1], s[0], s[1], d[0], d[1], pads[0][0], pads[1][0], Ho, Wo], np.intp)
+        _patches.unfold(xc, buf, geom, layout == "NHWC", _threads(buf.size))
         cols = finish(buf, None, rdt)
     return cols if batched else cols[0]
 
@@ -191,13 +190,10 @@ def fold(cols, output_size, kernel_size, /, *, stride=1, padding=0, dilation=1, 
         cc = canonical(cb, cdt)
         buf = np.empty(shape, cdt)
         nt = _threads(cc.size + buf.size)
-        if layout == "NCHW":
-            _patches.fold_nchw(cc, buf, k[0], k[1], s[0], s[1], d[0], d[1], pads[0][0], pads[1][0],
-                              Ho, Wo, nt)
-        else:
-            # Units are channel blocks of one image: enough of them for every thread.
-            blocks = max(1, min(C, -(-nt // N)))
-            _patches.fold_nhwc(cc, buf, k[0], k[1], s[0], s[1], d[0], d[1], pads[0][0], pads[1][0],
-                              Ho, Wo, -(-C // blocks), nt)
+        # NHWC units are channel blocks of one image: enough of them for every thread.
+        blocks = max(1, min(C, -(-nt // N)))
+        geom = np.array([k[0], k[1], s[0], s[1], d[0], d[1], pads[0][0], pads[1][0], Ho, Wo, -(-C // blocks)],
+                        np.intp)
+        _patches.fold(cc, buf, geom, layout == "NHWC", nt)
         out = finish(buf, None, rdt)
     return out if batched else out[0]

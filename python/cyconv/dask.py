@@ -147,6 +147,8 @@ def _axis_plan(n, chunks, k, s, d, pad, *, ceil_mode=False, np_mode=None, pool=F
     else:
         n_out = (total - keff) // s + 1
     bounds = np.cumsum((0,) + tuple(chunks))
+    if n == 0:  # an empty axis whose padding gives outputs (SPEC): one call reads only padding
+        return [_Piece(0, n_out, np.arange(0), (before, after), ceil_mode, np_mode is not None)], bounds
     # Output o goes with the input chunk holding cell o*s (its window's start in padded
     # coordinates): 'same' padding at stride 1 keeps the input's chunks.
     group = np.searchsorted(bounds, np.clip(np.arange(n_out) * s, 0, n - 1), side="right") - 1
@@ -179,8 +181,8 @@ def _sources(piece, bounds):
     -1 for zeros)."""
     src = piece.src
     real = src[src >= 0]
-    if real.size == 0:  # the piece reads only padding: one cell of chunk 0 gives the shape
-        return [(0, slice(0, 1))], np.full(src.shape, -1, np.intp)
+    if real.size == 0:  # the piece reads only padding: a cell of chunk 0 gives the other axes
+        return [(0, slice(0, min(1, int(bounds[1]))))], np.full(src.shape, -1, np.intp)
     chunk_of = np.searchsorted(bounds, real, side="right") - 1
     used = np.unique(chunk_of)
     cuts, offsets, off = [], {}, 0
