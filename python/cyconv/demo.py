@@ -495,9 +495,12 @@ def run(out="cyconv-demo", epochs=None, seed=0, figures=True, fast=False, file=N
     # fastest, for cyconv's OpenMP kernels and for the BLAS behind NumPy's matmul
     # alike. Thread hand-offs cost more than the work, and on a busy machine many
     # times more. The results do not depend on the thread count. Linear no longer
-    # wakes BLAS's threads (nn._matmul); the pooling and convolution kernels still
-    # do on small batches (measured: 16-22x the one-thread time, NOTES-nn.md), so
-    # this stays until benchmarks/training_threads.py shows <= 1.2x without it.
+    # wakes BLAS's threads (nn._matmul); with the compiled engine merged, the pooling
+    # kernels and every engine call above 2**19 multiply-adds still start a 2-thread
+    # team on these batches: default threads took 5.2x (LeNet epoch) and 5.6x (ResNet
+    # epoch) the one-thread time at load 7-8, 11x and 9x beside one busy process
+    # (NOTES-nn.md), so this stays until benchmarks/training_threads.py shows <= 1.2x
+    # idle and <= 2.5x busy without it.
     from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     threads = get_num_threads()
