@@ -46,8 +46,9 @@ def setup(mode):
     for k, v in orig.items(): setattr(nn, k, v)
     if mode == "as built": return
     T = float(mode.split("T=")[1]) if "T=" in mode else None
-    for k in ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"):
-        setattr(nn, k, one(orig[k]))
+    if "pools 1" in mode:
+        for k in ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"):
+            setattr(nn, k, one(orig[k]))
     if T is not None:
         nn.conv2d = by_macs(orig["conv2d"], T); nn.conv2d_backward = by_macs(orig["conv2d_backward"], T, True)
 

@@ -15,9 +15,9 @@ RNG = np.random.default_rng(20261202)
 
 
 def nhwc(a):
-    """An NCHW (or CHW) array in NHWC (HWC) order, C-contiguous."""
+    """An NCHW (or CHW) array in NHWC (HWC) order, C-contiguous (a flat (N, F) one unchanged)."""
     a = np.asarray(a)
-    return np.ascontiguousarray(np.moveaxis(a, -3, -1))
+    return np.ascontiguousarray(np.moveaxis(a, -3, -1) if a.ndim >= 3 else a)
 
 
 def _tol(dtype):
