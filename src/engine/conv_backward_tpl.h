@@ -647,7 +647,11 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
                 if (s != lo && cyc_tile_skip(intr))  /* (a chunk may be long) */
                     break;
                 const cyc_int img = s / P, pa = s % P;
-                const cyc_int pb = hi - img * P < P ? hi - img * P : P;
+                cyc_int pb = hi - img * P < P ? hi - img * P : P;
+                /* ops of at most 8 KC blocks (a poll between them); split at multiples of
+                 * KC, the sums are the same KC blocks in the same order: the same bits */
+                if (pb - pa > 8 * (cyc_int)uk->kc)
+                    pb = pa + 8 * (cyc_int)uk->kc;
                 if (flip) {
                     /* A[i, p] = dy[img, gi*cog + i0 + i, pa + p]; B panels: patches at pa + p */
                     ctx.p.x = x + (img * g->c_in + gi * cg) * HW;

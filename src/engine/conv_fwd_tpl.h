@@ -357,6 +357,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
                 op.epilogue = bias ? FN(bias_cols) : NULL;
             }
             op.ctx = &ctx;
+            op.intr = intr;
             cyc_gemm(uk, DT, &op, &ws);
         }
         cyc_ws_free(&ws);

@@ -156,6 +156,8 @@ void cyc_aligned_free(void *p);
 
 /* ---- the macro-kernel: one single-threaded GEMM ------------------------------------ */
 
+typedef struct cyc_interrupt cyc_interrupt;
+
 typedef struct cyc_gemm_op {
     cyc_int m, n, k;
     /* a_rows = 0: A micro-panels MR-interleaved (the layout above). a_rows = 1: pack_a
@@ -186,6 +188,9 @@ typedef struct cyc_gemm_op {
     /* Optional: called once per finished block C[i0:i0+mc, j0:j0+nc] (e.g. bias). */
     void (*epilogue)(void *ctx, cyc_int i0, cyc_int mc, cyc_int j0, cyc_int nc);
     void *ctx;
+    /* Optional: polled (cyc_tile_skip) before every KC block, so that a tile with a long
+     * k does not hold up Ctrl-C; on a stop the GEMM returns with C unfinished. */
+    cyc_interrupt *intr;
 } cyc_gemm_op;
 
 /* Run op on this thread with workspace ws (sized for uk). dtype CYC_F32 / CYC_F64. */
@@ -208,12 +213,12 @@ void cyc_pack_b_full(const cyc_ukernel *uk, int dtype, const void *src, cyc_int 
  * Only the thread that entered the parallel region (omp thread 0) polls, at most every
  * CYC_POLL_SECONDS; every thread stops taking tiles once stop is set. */
 #define CYC_POLL_SECONDS 0.025
-typedef struct {
+struct cyc_interrupt {
     int (*poll)(void *arg);
     void *arg;
     volatile int stop;
     double next;
-} cyc_interrupt;
+};
 
 double cyc_now(void);   /* seconds, monotonic */
 

@@ -37,6 +37,8 @@ static void FN(gemm)(const cyc_ukernel *uk, const cyc_gemm_op *op, cyc_workspace
     for (cyc_int jc = 0; jc < n; jc += NC) {
         const cyc_int nc = n - jc < NC ? n - jc : NC;
         for (cyc_int pc = 0; pc < k; pc += KC) {
+            if (op->intr && cyc_tile_skip(op->intr))
+                return;
             const cyc_int kc = k - pc < KC ? k - pc : KC;
             const int acc = op->accumulate || pc > 0;
             const int last = pc + kc >= k;
