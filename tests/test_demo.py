@@ -34,9 +34,14 @@ def test_fast_demo_prints_the_chapter(capsys):
         "total parameters:",
         "epoch 3/3: loss",
         "test accuracy:",
+        "small ResNet",
+        "Residual(Sequential(5 layers) + Sequential(2 layers))",
+        "AdaptiveAvgPool2d(output_size=1)",
+        "epoch 2/2: loss",
     ]:
         assert expected in out, expected
-    assert "figures" not in out.split("test accuracy")[1]
+    assert out.count("test accuracy:") == 2
+    assert "figures" not in out.split("test accuracy")[-1]
 
 
 def test_same_seed_same_numbers():
@@ -47,6 +52,10 @@ def test_same_seed_same_numbers():
     assert a["edge_losses"] == b["edge_losses"]
     assert a["history"] == b["history"]
     assert a["test_accuracy"] == b["test_accuracy"]
+    assert a["resnet"]["history"] == b["resnet"]["history"]
+    assert a["resnet"]["test_accuracy"] == b["resnet"]["test_accuracy"]
+    assert len(a["resnet"]["history"]["loss"]) == demo.FAST_RESNET_EPOCHS
+    assert a["resnet"]["history"]["loss"][-1] < a["resnet"]["history"]["loss"][0]
     assert len(a["history"]["loss"]) == demo.FAST_EPOCHS
     assert a["history"]["loss"][-1] < a["history"]["loss"][0]
     assert a["figures"] == []
@@ -118,3 +127,37 @@ def test_python_dash_m_entry_point():
                             text=True, timeout=60)
     assert result.returncode == 0
     assert "--no-figures" in result.stdout and "--epochs N" in result.stdout
+
+
+def test_progress_bar_is_off_when_stderr_is_not_a_terminal():
+    _needs_demo_deps()
+    result = subprocess.run([sys.executable, "-m", "cyconv", "demo", "--fast", "--no-figures"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "\r" not in result.stdout
+    assert "batch/s" not in result.stderr and "test accuracy" in result.stdout
+
+
+def test_progress_bar_is_on_for_a_terminal(monkeypatch):
+    _needs_demo_deps()
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with demo._progress(10, "x") as bar:
+        assert not bar.disable
+        bar.update(10)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with demo._progress(10, "x") as bar:
+        assert bar.disable
+
+
+def test_resnet_architecture():
+    model = demo.resnet(np.random.default_rng(0))
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert {"BatchNorm2d", "Residual", "AdaptiveAvgPool2d", "Conv2d", "Linear"} <= kinds
+    assert model.output_shape((5, 1, 8, 8)) == (5, 10)
+    x = np.random.default_rng(1).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    assert model(x).shape == (4, 10) and model(x).dtype == np.float32
