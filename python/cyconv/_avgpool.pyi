@@ -4,6 +4,9 @@ through cyconv.avg_pool2d / cyconv.avg_pool2d_backward, which validate and norma
 import numpy as np
 import numpy.typing as npt
 
+# Output columns per block of a long row (the aspect-ratio blocking, src/_avgpool.pyx).
+COLUMN_BLOCK: int
+
 def forward(
     x: npt.NDArray[np.floating],
     out: npt.NDArray[np.floating],

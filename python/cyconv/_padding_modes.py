@@ -36,7 +36,6 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 NUMPY_NAMES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
                "symmetric": "symmetric"}
 
-_INTP = np.intp
 
 
 def source_index(n, before, after, mode):
@@ -66,7 +65,7 @@ def source_index(n, before, after, mode):
     >>> source_index(3, 4, 4, "circular")
     array([2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
     """
-    q = np.arange(-before, n + after, dtype=_INTP)
+    q = np.arange(-before, n + after, dtype=np.intp)
     if mode == "zeros":
         return np.where((q >= 0) & (q < n), q, -1)
     if mode == "replicate":
