@@ -19,7 +19,6 @@ import time
 import numpy as np
 
 from . import d2l, nn
-from ._config import get_num_threads, set_num_threads
 
 __all__ = ["run", "MissingDependency"]
 
@@ -52,7 +51,7 @@ def _require(figures):
     """Import the demo's optional dependencies, or say how to install them."""
     missing = []
     modules = {}
-    needed = [("sklearn.datasets", "scikit-learn"), ("threadpoolctl", "threadpoolctl"), ("tqdm", "tqdm")]
+    needed = [("sklearn.datasets", "scikit-learn"), ("tqdm", "tqdm")]
     if figures:
         needed.append(("matplotlib", "matplotlib"))
     for module, package in needed:
@@ -491,30 +490,15 @@ def run(out="cyconv-demo", epochs=None, seed=0, figures=True, fast=False, file=N
         os.makedirs(out, exist_ok=True)  # fail now, not after the training
     start = time.perf_counter()
     print(f"cyconv demo (seed {seed}{', fast mode' if fast else ''})", file=file)
-    # Every array here is tiny (a batch of 32 8x8 images): one thread per call is
-    # fastest, for cyconv's OpenMP kernels and for the BLAS behind NumPy's matmul
-    # alike. Thread hand-offs cost more than the work, and on a busy machine many
-    # times more. The results do not depend on the thread count. Linear no longer
-    # wakes BLAS's threads (nn._matmul); with the compiled engine merged, the pooling
-    # kernels and every engine call above 2**19 multiply-adds still start a 2-thread
-    # team on these batches: default threads took 5.2x (LeNet epoch) and 5.6x (ResNet
-    # epoch) the one-thread time at load 7-8, 11x and 9x beside one busy process
-    # (NOTES-nn.md), so this stays until benchmarks/training_threads.py shows <= 1.2x
-    # idle and <= 2.5x busy without it.
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
-    threads = get_num_threads()
-    set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            examples = chapter_examples(file=file, rng=np.random.default_rng(seed))
-            edge_kernel, edge_losses = learn_edge_kernel(seed=seed, file=file)
-            model, history, accuracy, train_seconds = train_digits(
-                seed=seed, epochs=epochs, fast=fast, file=file)
-            _, resnet_history, resnet_accuracy, resnet_seconds = train_resnet(
-                seed=seed, epochs=resnet_epochs, fast=fast, file=file)
-    finally:
-        set_num_threads(threads)
+    # Default threads: the engine gives a call a second thread only for >= 16 M
+    # multiply-adds, and the pools only for >= 2**21 elements, so these small batches
+    # run on the calling thread without pool wake-ups (benchmarks/training_threads.py).
+    examples = chapter_examples(file=file, rng=np.random.default_rng(seed))
+    edge_kernel, edge_losses = learn_edge_kernel(seed=seed, file=file)
+    model, history, accuracy, train_seconds = train_digits(
+        seed=seed, epochs=epochs, fast=fast, file=file)
+    _, resnet_history, resnet_accuracy, resnet_seconds = train_resnet(
+        seed=seed, epochs=resnet_epochs, fast=fast, file=file)
     resnet_result = dict(history=resnet_history, test_accuracy=resnet_accuracy, train_seconds=resnet_seconds)
     paths = []
     if figures:
