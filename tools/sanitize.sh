@@ -51,6 +51,8 @@ PY="$VENV/bin/python"
 # the kept build directory), else let pip fetch them.
 ISOLATION=--no-build-isolation
 "$PY" -c 'import scikit_build_core, Cython, cython_cmake, numpy' 2>/dev/null || ISOLATION=
+# (an isolated build's requirements live in a fresh temporary env each time: start clean)
+[ -n "$ISOLATION" ] || rm -rf "$WORK/build"
 
 say "build with -fsanitize=address,undefined ($CC), build dir $WORK/build"
 # Only the sanitizer flags, on top of the normal Release build, as CMake cache entries (so a
@@ -76,13 +78,12 @@ done
 [ "$n" -gt 0 ] || die "no compiled modules in $PKG"
 say "$n modules built with ASan + UBSan"
 
-# Reports go to files (pytest captures stderr, and a halted process would lose it there):
-# $WORK/reports/asan.<pid>, ubsan.<pid>, one per process that found something.
-REPORTS="$WORK/reports"
-rm -rf "$REPORTS" && mkdir -p "$REPORTS"
-export LD_PRELOAD="$LIBASAN"
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1:detect_stack_use_after_return=0:log_path=$REPORTS/asan:${ASAN_OPTIONS:-}"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan:suppressions=$ROOT/tools/ubsan.supp:${UBSAN_OPTIONS:-}"
+# libstdc++ is preloaded too: ASan's __cxa_throw interceptor must find it at start-up, or the
+# first C++ exception (matplotlib's ft2font, torch) aborts with "CHECK failed ... __cxa_throw".
+LIBSTDCXX="$("$CC" -print-file-name=libstdc++.so.6)"
+export LD_PRELOAD="$LIBASAN${LIBSTDCXX:+ $LIBSTDCXX}"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1:detect_stack_use_after_return=0:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$ROOT/tools/ubsan.supp:${UBSAN_OPTIONS:-}"
 export PYTHONMALLOC=malloc   # every Python allocation through ASan's allocator
 export PYTHONFAULTHANDLER=1
 
@@ -94,8 +95,7 @@ ctypes.memset(a.ctypes.data, 0, 64)   # 64 bytes into a 16-byte buffer
 ' > "$WORK/selfcheck.log" 2>&1; then
   die "ASan did not catch a heap overflow: is the runtime really loaded?"
 fi
-grep -qs "heap-buffer-overflow" "$REPORTS"/asan.* || { cat "$WORK/selfcheck.log"; die "no ASan report"; }
-rm -f "$REPORTS"/*
+grep -q "heap-buffer-overflow" "$WORK/selfcheck.log" || { cat "$WORK/selfcheck.log"; die "no ASan report"; }
 
 say "pytest ${*:--x} (log: $WORK/pytest.log)"
 # From a copy of tests/ outside the source tree, so that the installed (sanitized) package
@@ -104,12 +104,14 @@ rm -rf "$WORK/run" && mkdir "$WORK/run"
 cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/README.md" "$WORK/run/"
 cd "$WORK/run"
 set +e
-"$PY" -m pytest -p no:cacheprovider -q "${@:--x}" 2>&1 | tee "$WORK/pytest.log"
+# --capture=sys: pytest captures Python's sys.stdout/stderr only, so a sanitizer report (C
+# writes to file descriptor 2) reaches the log even when it ends the process.
+"$PY" -m pytest -p no:cacheprovider -q --capture=sys "${@:--x}" 2>&1 | tee "$WORK/pytest.log"
 status=${PIPESTATUS[0]}
 set -e
-if compgen -G "$REPORTS/*" > /dev/null || grep -qE "runtime error:|ERROR: AddressSanitizer" "$WORK/pytest.log"; then
-  for f in "$REPORTS"/*; do [ -f "$f" ] && { echo "--- $f"; head -60 "$f"; }; done
-  die "sanitizer finding (reports in $REPORTS)"
+if grep -qE "runtime error:|ERROR: AddressSanitizer|AddressSanitizer: CHECK failed" "$WORK/pytest.log"; then
+  grep -nE -A40 "runtime error:|ERROR: AddressSanitizer|AddressSanitizer: CHECK failed" "$WORK/pytest.log" | head -80
+  die "sanitizer finding (see $WORK/pytest.log)"
 fi
 [ "$status" -eq 0 ] || die "pytest exited with status $status under the sanitizers"
 say "sanitize: OK, no finding ($(( (SECONDS - T0) / 60 )) min $(( (SECONDS - T0) % 60 )) s)"
