@@ -1,80 +1,257 @@
-"""The benchmark cases: shapes, the libraries compared on each, and the work each does.
+"""The benchmark cases: what is computed, on which shapes, by which contenders.
 
-Every case builds its arrays only when it runs (``Case.setup``) and returns the callables to
-time plus a reference result. The reference is PyTorch's (autograd's for the backward
-passes), so every library's output is checked before its time counts.
+A case is plain data (picklable): the controller sends it to each library's worker process,
+which builds its own arrays from the same seed (``arrays``) and its own callable
+(``libraries.build``). Nothing here imports a library beyond NumPy.
 
-How PyTorch is timed
---------------------
-Forward: ``torch.nn.functional`` on tensors that share memory with the NumPy inputs
-(``torch.from_numpy``, converted once, outside the timing) and do not require grad, so no
-graph is recorded. Backward: the ATen backward operators that autograd itself dispatches to
-(``aten.convolution_backward``, ``aten.max_pool2d_with_indices_backward``,
-``aten.avg_pool2d_backward``), called directly, so only the backward computation is timed,
-never the forward that builds the graph. The reference for the check is a real
-``Tensor.backward`` through autograd, which confirms in every run that the operator timed
-computes what autograd computes.
+Case ids are ``section/name/dtype``, e.g. ``conv2d/resnet/float32``,
+``conv2d_backward/vgg128/float64``, ``nhwc/resnet/float32``, ``max_pool2d/2x2s2/float32``.
 """
 
-from dataclasses import dataclass
-from typing import Callable
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-import baselines
-
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # the table then shows n/a for PyTorch
-    torch = F = None
-
 DTYPES = ("float32", "float64")
-
-# name, input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), padding, groups, bias
-CONV_CASES = [
-    ("notes6x8", (1, 1, 6, 8), (1, 1, 1, 2), 0, 1, False),
-    ("lenet1", (64, 1, 28, 28), (6, 1, 5, 5), 2, 1, True),
-    ("lenet2", (64, 6, 14, 14), (16, 6, 5, 5), 0, 1, True),
-    ("resnet", (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, True),
-    ("1x1", (8, 256, 14, 14), (256, 256, 1, 1), 0, 1, True),
-    ("large", (1, 3, 512, 512), (16, 3, 3, 3), 1, 1, True),
-    ("depthwise", (8, 64, 56, 56), (64, 1, 3, 3), 1, 64, True),
-]
-GEMM_BOUND = ("resnet", "1x1", "large")
-POOL_SHAPE = (8, 64, 112, 112)
-MAX_POOL = dict(kernel=2, stride=2)
-AVG_POOL = dict(kernel=3, stride=1, padding=1)
-# name, plane (H, W), kernel (kh, kw)
-PLANE_CASES = [("notes6x8", (6, 8), (1, 2)), ("512k3", (512, 512), (3, 3)), ("512k5", (512, 512), (5, 5))]
-SCIPY_CONV_MAX_PLANES = 10_000  # scipy_conv2d loops over planes in Python: skip where hopeless
+SEED = 20240522
 
 
-@dataclass
-class Setup:
-    contenders: dict  # library -> zero-argument callable
-    reference: object  # tuple of arrays, or None when PyTorch is missing
-    skipped: dict  # library -> why it is not run on this case
+@dataclass(frozen=True)
+class Conv:
+    """One conv2d problem: input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw)."""
 
-
-@dataclass
-class Case:
-    section: str  # conv2d, conv2d_backward, max_pool2d, ..., correlate2d
     name: str
+    x: tuple
+    w: tuple
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+    bias: bool = True
+    note: str = ""
+
+    @property
+    def out_hw(self):
+        def one(n, k):
+            return (n + 2 * self.padding - self.dilation * (k - 1) - 1) // self.stride + 1
+
+        return one(self.x[2], self.w[2]), one(self.x[3], self.w[3])
+
+    @property
+    def out_shape(self):
+        return (self.x[0], self.w[0], *self.out_hw)
+
+    @property
+    def flops(self):
+        """Forward multiply-adds x 2: 2 * N * C_out * H_out * W_out * (C_in/groups) * kh * kw."""
+        ho, wo = self.out_hw
+        return 2.0 * self.x[0] * self.w[0] * ho * wo * self.w[1] * self.w[2] * self.w[3]
+
+    @property
+    def taps(self):
+        """Multiply-adds per output element: (C_in/groups) * kh * kw (the GEMM's K)."""
+        return self.w[1] * self.w[2] * self.w[3]
+
+    @property
+    def gemm(self):
+        """The equivalent matrix product per group: (groups, M=C_out/g, N=N*H_out*W_out, K=taps)."""
+        ho, wo = self.out_hw
+        return self.groups, self.w[0] // self.groups, self.x[0] * ho * wo, self.taps
+
+    @property
+    def gemm_bound(self):
+        """Issue 8's GEMM-bound class: >= 32 output channels per group and >= 64 taps per output."""
+        return self.w[0] // self.groups >= 32 and self.taps >= 64 and not self.is_1x1
+
+    @property
+    def is_1x1(self):
+        return self.w[2] == self.w[3] == 1 and self.stride == 1 and self.w[0] // self.groups >= 32
+
+    @property
+    def text(self):
+        opts = [f"{k[0]}{v}" for k, v in (("stride", self.stride), ("padding", self.padding),
+                                            ("dilation", self.dilation)) if v != (0 if k == "padding" else 1)]
+        if self.groups != 1:
+            opts.append(f"g{self.groups}")
+        return f"{self.x}x{self.w}" + (" " + " ".join(opts) if opts else "")
+
+    def im2col_bytes(self, itemsize):
+        ho, wo = self.out_hw
+        return self.x[0] * self.x[1] * self.w[2] * self.w[3] * ho * wo * itemsize
+
+
+@dataclass(frozen=True)
+class Pool:
+    kind: str  # "max" or "avg"
+    x: tuple
+    kernel: int
+    stride: int
+    padding: int = 0
+
+    @property
+    def name(self):
+        return f"{self.kernel}x{self.kernel}s{self.stride}" + (f"p{self.padding}" if self.padding else "")
+
+    @property
+    def out_shape(self):
+        def one(n):
+            return (n + 2 * self.padding - self.kernel) // self.stride + 1
+
+        return (*self.x[:2], one(self.x[2]), one(self.x[3]))
+
+    @property
+    def text(self):
+        return f"{self.kind} {self.x}"
+
+
+@dataclass(frozen=True)
+class Plane:
+    name: str
+    hw: tuple
+    khw: tuple
+
+    @property
+    def flops(self):
+        return 2.0 * (self.hw[0] - self.khw[0] + 1) * (self.hw[1] - self.khw[1] + 1) * self.khw[0] * self.khw[1]
+
+    @property
+    def text(self):
+        return f"{self.hw}*{self.khw}"
+
+
+@dataclass(frozen=True)
+class Train:
+    """One training step of the README's / demo's LeNet-style network (cyconv.demo.lenet)."""
+
+    name: str = "readme-lenet"
+    batch: int = 32
+    train_images: int = 1347  # the demo's training split of scikit-learn's digits
+    epochs: int = 12  # cyconv.demo.EPOCHS
+
+    @property
+    def steps(self):
+        return math.ceil(self.train_images / self.batch) * self.epochs
+
+    @property
+    def text(self):
+        return f"LeNet-style step, batch {self.batch} of 1x8x8"
+
+
+# name, input, weight, options -- the first seven are the earlier benchmark's, the rest real networks'
+CONVS = [
+    Conv("notes6x8", (1, 1, 6, 8), (1, 1, 1, 2), bias=False, note="the notes' edge-detection image"),
+    Conv("lenet1", (64, 1, 28, 28), (6, 1, 5, 5), padding=2, note="LeNet conv1"),
+    Conv("lenet2", (64, 6, 14, 14), (16, 6, 5, 5), note="LeNet conv2"),
+    Conv("resnet", (8, 64, 56, 56), (64, 64, 3, 3), padding=1, note="ResNet basic block 3x3"),
+    Conv("1x1", (8, 256, 14, 14), (256, 256, 1, 1), note="ResNet bottleneck 1x1"),
+    Conv("large", (1, 3, 512, 512), (16, 3, 3, 3), padding=1, note="one large RGB image"),
+    Conv("depthwise", (8, 64, 56, 56), (64, 1, 3, 3), padding=1, groups=64, note="MobileNet depthwise"),
+    Conv("pointwise", (8, 64, 56, 56), (128, 64, 1, 1), note="MobileNet pointwise"),
+    Conv("1x1-96", (8, 96, 28, 28), (192, 96, 1, 1), note="1x1 of issue 8"),
+    Conv("vgg128", (4, 128, 56, 56), (128, 128, 3, 3), padding=1, note="VGG 3x3, 128 channels"),
+    Conv("vgg256", (2, 256, 28, 28), (256, 256, 3, 3), padding=1, note="VGG 3x3, 256 channels"),
+    Conv("stem7x7", (4, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, note="ResNet 7x7 stride-2 stem"),
+    Conv("5x5", (16, 48, 32, 32), (64, 48, 5, 5), note="5x5"),
+    Conv("strided", (8, 64, 56, 56), (128, 64, 3, 3), stride=2, padding=1, note="3x3 stride 2"),
+    Conv("dilated", (4, 32, 40, 40), (32, 32, 3, 3), padding=2, dilation=2, note="3x3 dilation 2"),
+    Conv("small3x3", (16, 32, 28, 28), (32, 32, 3, 3), padding=1, note="small 3x3"),
+    Conv("batch1", (1, 256, 14, 14), (256, 256, 3, 3), padding=1, note="batch-1 inference"),
+    Conv("batch64", (64, 32, 28, 28), (64, 32, 3, 3), padding=1, note="batch-64 training"),
+]
+CONV = {c.name: c for c in CONVS}
+SMALL = ("notes6x8", "lenet1", "lenet2", "batch1")  # issue 8's "small cases"
+NHWC_CONVS = ("resnet", "1x1")
+# Dask: a ResNet-block batch chunked along N, against one in-memory call of the same size
+DASK_CONV = Conv("resnet-b16", (16, 64, 56, 56), (64, 64, 3, 3), padding=1, note="ResNet block, batch 16")
+DASK_CHUNK = 4
+LOAD_CONV = "resnet"  # the case timed beside the CPU burners
+POOL_X = (8, 64, 112, 112)
+POOLS = [Pool("max", POOL_X, 2, 2), Pool("avg", POOL_X, 3, 1, 1)]
+PLANES = [Plane("notes6x8", (6, 8), (1, 2)), Plane("512k3", (512, 512), (3, 3)), Plane("512k5", (512, 512), (5, 5))]
+
+PEERS = ("torch", "onnxruntime", "jax")
+
+
+@dataclass(frozen=True)
+class Case:
+    section: str  # conv2d, conv2d_backward, nhwc, nhwc_backward, dask, dask_backward, build,
+    #               max_pool2d, avg_pool2d, max_pool2d_backward, avg_pool2d_backward, correlate2d
     dtype: str
-    shape: str
-    work: float  # FLOPs (convolutions) or bytes moved (pooling)
-    unit: str  # "GFLOP/s" or "GB/s"
-    roof: str | None  # "matmul", "copy" or None: the machine rate the achieved rate is compared with
-    setup: Callable[[], Setup]
+    spec: object  # Conv, Pool or Plane
+    contenders: tuple  # labels, see libraries.WORKER_OF
+    roof: str = None  # "matmul" or "copy": the NumPy probe timed in the same rounds
+
+    @property
+    def name(self):
+        return self.spec.name
 
     @property
     def id(self):
         return f"{self.section}/{self.name}/{self.dtype}"
 
+    @property
+    def backward(self):
+        return self.section.endswith("_backward")
 
-def _rng():
-    return np.random.default_rng(20240522)
+    @property
+    def kind(self):
+        """conv, pool or plane."""
+        return {Conv: "conv", Pool: "pool", Plane: "plane", Train: "train"}[type(self.spec)]
+
+    @property
+    def work(self):
+        """FLOPs per call (convolutions; backward = input + weight grads = 2x forward) or bytes moved."""
+        s = self.spec
+        if isinstance(s, Train):
+            return 0.0  # no rate: the figure is the time per step
+        if isinstance(s, Conv):
+            return s.flops * (2 if self.backward else 1)
+        if isinstance(s, Plane):
+            return s.flops
+        isz = np.dtype(self.dtype).itemsize
+        n_in, n_out = math.prod(s.x), math.prod(s.out_shape)
+        if not self.backward:
+            return (n_in + n_out) * isz
+        if s.kind == "max":  # grad_output + int64 indices read, grad_input written
+            return n_out * (isz + 8) + n_in * isz
+        return (n_out + n_in) * isz
+
+    @property
+    def unit(self):
+        return "GB/s" if isinstance(self.spec, Pool) else "GFLOP/s"
+
+
+def all_cases():
+    """Every case, in table order."""
+    out = []
+    for section in ("conv2d", "conv2d_backward"):
+        for c in CONVS:
+            for dt in DTYPES:
+                roof = "matmul" if (c.gemm_bound or c.is_1x1) else None
+                out.append(Case(section, dt, c, ("cyconv",) + PEERS + ((roof,) if roof else ()), roof))
+    for section in ("nhwc", "nhwc_backward"):
+        for name in NHWC_CONVS:
+            for dt in DTYPES:
+                out.append(Case(section, dt, CONV[name],
+                                ("cyconv NHWC", "cyconv NCHW", "torch channels_last", "torch NCHW")))
+    for section in ("dask", "dask_backward"):
+        out.append(Case(section, "float32", DASK_CONV, ("cyconv.dask", "cyconv")))
+    out.append(Case("build", "float32", CONV["resnet"], ("cyconv", "cyconv avx2", "cyconv portable")))
+    out.append(Case("train", "float32", Train(), ("cyconv", "cyconv 1 thread")))
+    for backward in (False, True):
+        for p in POOLS:
+            for dt in DTYPES:
+                section = f"{p.kind}_pool2d" + ("_backward" if backward else "")
+                out.append(Case(section, dt, p, ("cyconv", "torch", "copy"), "copy"))
+    for p in PLANES:
+        for dt in DTYPES:
+            out.append(Case("correlate2d", dt, p, ("cyconv", "torch", "scipy", "numpy")))
+    return out
+
+
+def by_id():
+    return {c.id: c for c in all_cases()}
 
 
 def _notes_image(dtype):
@@ -84,245 +261,39 @@ def _notes_image(dtype):
     return x, np.array([[1.0, -1.0]], dtype=dtype)
 
 
-def _t(a):
-    return torch.from_numpy(a) if torch is not None else None
+@dataclass
+class Arrays:
+    x: np.ndarray
+    w: np.ndarray = None  # conv weight or plane kernel
+    b: np.ndarray = None
+    go: np.ndarray = None  # grad_output for backward cases
+    extra: dict = field(default_factory=dict)
 
 
-def _as_tuple(result):
-    """Normalise a result (array, tensor, tuple of either, None members dropped) to arrays."""
-    if not isinstance(result, tuple):
-        result = (result,)
-    out = []
-    for r in result:
-        if r is None:
-            continue
-        if torch is not None and isinstance(r, torch.Tensor):
-            r = r.detach().numpy()
-        out.append(np.asarray(r))
-    return tuple(out)
-
-
-def conv_output_hw(x_shape, w_shape, padding):
-    return x_shape[2] + 2 * padding - w_shape[2] + 1, x_shape[3] + 2 * padding - w_shape[3] + 1
-
-
-def conv_flops(x_shape, w_shape, padding):
-    ho, wo = conv_output_hw(x_shape, w_shape, padding)
-    return 2.0 * x_shape[0] * w_shape[0] * ho * wo * w_shape[1] * w_shape[2] * w_shape[3]
-
-
-def im2col_bytes(x_shape, w_shape, padding, itemsize):
-    """Size of a whole-batch im2col buffer (N * C_in*kh*kw * H_out*W_out elements)."""
-    ho, wo = conv_output_hw(x_shape, w_shape, padding)
-    return x_shape[0] * x_shape[1] * w_shape[2] * w_shape[3] * ho * wo * itemsize
-
-
-def conv_arrays(name, dtype):
-    """Inputs of a conv case: x, w, b (or None), padding, groups."""
-    _, xs, ws, pad, groups, bias = next(c for c in CONV_CASES if c[0] == name)
-    if name == "notes6x8":
-        x, k = _notes_image(dtype)
-        return x.reshape(xs), k.reshape(ws), None, pad, groups
-    rng = _rng()
-    x = rng.standard_normal(xs, dtype=np.float64).astype(dtype)
-    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
-    b = rng.standard_normal(ws[0]).astype(dtype) if bias else None
-    return x, w, b, pad, groups
-
-
-def _conv_forward(name, dtype, cyconv):
-    def setup():
-        x, w, b, pad, groups = conv_arrays(name, dtype)
-        c = {"cyconv": lambda: cyconv.conv2d(x, w, b, padding=pad, groups=groups)}
-        skipped, ref = {}, None
-        if torch is not None:
-            tx, tw, tb = _t(x), _t(w), (_t(b) if b is not None else None)
-            c["torch"] = lambda: F.conv2d(tx, tw, tb, padding=pad, groups=groups)
-            ref = _as_tuple(c["torch"]())
-        if scipy_available():
-            if baselines.scipy_conv2d_plane_count(x.shape, w.shape) <= SCIPY_CONV_MAX_PLANES:
-                c["scipy"] = lambda: baselines.scipy_conv2d(x, w, b, pad, groups)
-            else:
-                skipped["scipy"] = "too slow (a correlate2d call per plane pair)"
-        c["numpy"] = lambda: baselines.numpy_conv2d(x, w, b, pad, groups)
-        return Setup(c, ref, skipped)
-
-    return setup
-
-
-def _conv_backward(name, dtype, cyconv):
-    def setup():
-        x, w, b, pad, groups = conv_arrays(name, dtype)
-        ho, wo = conv_output_hw(x.shape, w.shape, pad)
-        go = _rng().standard_normal((x.shape[0], w.shape[0], ho, wo)).astype(dtype)
-        compute = ("input", "weight", "bias") if b is not None else ("input", "weight")
-        c = {"cyconv": lambda: tuple(cyconv.conv2d_backward(go, x, w, padding=pad, groups=groups, compute=compute))}
-        ref = None
-        if torch is not None:
-            tx, tw, tgo = _t(x), _t(w), _t(go)
-            bias_sizes = [w.shape[0]] if b is not None else None
-            mask = [True, True, b is not None]
-            c["torch"] = lambda: torch.ops.aten.convolution_backward(
-                tgo, tx, tw, bias_sizes, [1, 1], [pad, pad], [1, 1], False, [0, 0], groups, mask
-            )
-            # reference: autograd itself
-            ax, aw = tx.clone().requires_grad_(), tw.clone().requires_grad_()
-            ab = _t(b).clone().requires_grad_() if b is not None else None
-            F.conv2d(ax, aw, ab, padding=pad, groups=groups).backward(tgo)
-            ref = _as_tuple((ax.grad, aw.grad, ab.grad if ab is not None else None))
-        return Setup(c, ref, {"scipy": "no baseline", "numpy": "no baseline"})
-
-    return setup
-
-
-def pool_arrays(dtype):
-    return _rng().standard_normal(POOL_SHAPE, dtype=np.float64).astype(dtype)
-
-
-def _max_pool(dtype, cyconv, backward):
-    k, s = MAX_POOL["kernel"], MAX_POOL["stride"]
-
-    def setup():
-        x = pool_arrays(dtype)
-        tx = _t(x)
-        c, ref = {}, None
-        if not backward:
-            c["cyconv"] = lambda: cyconv.max_pool2d(x, k, stride=s)
-            if torch is not None:
-                c["torch"] = lambda: F.max_pool2d(tx, k, s)
-                ref = _as_tuple(c["torch"]())
-            c["scipy"] = lambda: baselines.scipy_max_pool2d(x, k, s)
-            c["numpy"] = lambda: baselines.numpy_max_pool2d(x, k, s)
-            return Setup(c, ref, {})
-        # indices from PyTorch (same h*W + w convention), so the backward can be timed even
-        # while cyconv's forward is missing
-        if torch is None:
-            return Setup({}, None, {"cyconv": "needs PyTorch for the indices"})
-        ty, tidx = F.max_pool2d(tx, k, s, return_indices=True)
-        go = _rng().standard_normal(ty.shape).astype(dtype)
-        idx, tgo = tidx.numpy(), _t(go)
-        c["cyconv"] = lambda: cyconv.max_pool2d_backward(go, idx, x.shape)
-        c["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-            tgo, tx, [k, k], [s, s], [0, 0], [1, 1], False, tidx
-        )
-        c["numpy"] = lambda: baselines.numpy_max_pool2d_backward(go, idx, x.shape)
-        ax = tx.clone().requires_grad_()
-        F.max_pool2d(ax, k, s).backward(tgo)
-        return Setup(c, _as_tuple(ax.grad), {"scipy": "no baseline"})
-
-    return setup
-
-
-def _avg_pool(dtype, cyconv, backward):
-    k, s, p = AVG_POOL["kernel"], AVG_POOL["stride"], AVG_POOL["padding"]
-
-    def setup():
-        x = pool_arrays(dtype)
-        tx = _t(x)
-        c, ref = {}, None
-        if not backward:
-            c["cyconv"] = lambda: cyconv.avg_pool2d(x, k, stride=s, padding=p)
-            if torch is not None:
-                c["torch"] = lambda: F.avg_pool2d(tx, k, s, p)
-                ref = _as_tuple(c["torch"]())
-            c["scipy"] = lambda: baselines.scipy_avg_pool2d(x, k, p)
-            c["numpy"] = lambda: baselines.numpy_avg_pool2d(x, k, p)
-            return Setup(c, ref, {})
-        go = _rng().standard_normal(x.shape).astype(dtype)  # stride 1, pad 1, k 3: same size
-        c["cyconv"] = lambda: cyconv.avg_pool2d_backward(go, x.shape, k, stride=s, padding=p)
-        if torch is not None:
-            tgo = _t(go)
-            c["torch"] = lambda: torch.ops.aten.avg_pool2d_backward(tgo, tx, [k, k], [s, s], [p, p], False, True, None)
-            ax = tx.clone().requires_grad_()
-            F.avg_pool2d(ax, k, s, p).backward(tgo)
-            ref = _as_tuple(ax.grad)
-        c["scipy"] = lambda: baselines.scipy_avg_pool2d_backward(go, x.shape, k, p)
-        c["numpy"] = lambda: baselines.numpy_avg_pool2d_backward(go, x.shape, k, p)
-        return Setup(c, ref, {})
-
-    return setup
-
-
-def plane_arrays(name, dtype):
-    _, hw, khw = next(c for c in PLANE_CASES if c[0] == name)
-    if name == "notes6x8":
-        return _notes_image(dtype)
-    rng = _rng()
-    return rng.standard_normal(hw).astype(dtype), rng.standard_normal(khw).astype(dtype)
-
-
-def _plane(name, dtype, cyconv):
-    def setup():
-        x, k = plane_arrays(name, dtype)
-        c, ref = {"cyconv": lambda: cyconv.correlate2d(x, k)}, None
-        if torch is not None:
-            tx, tk = _t(x).reshape(1, 1, *x.shape), _t(k).reshape(1, 1, *k.shape)
-            c["torch"] = lambda: F.conv2d(tx, tk)
-            ref = _as_tuple(c["torch"]()[0, 0])
-        c["scipy"] = lambda: baselines.scipy_correlate2d(x, k)
-        c["numpy"] = lambda: baselines.numpy_correlate2d(x, k)
-        return Setup(c, ref, {})
-
-    return setup
-
-
-def _only(setup, keep_baselines):
-    """Wrap a set-up so that it drops the SciPy/NumPy baselines when ``keep_baselines`` is false."""
-    if keep_baselines:
-        return setup
-
-    def trimmed():
-        s = setup()
-        for lib in ("scipy", "numpy"):
-            if s.contenders.pop(lib, None) is not None:
-                s.skipped[lib] = "skipped in --quick"
-        return s
-
-    return trimmed
-
-
-def scipy_available():
-    try:
-        import scipy  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def all_cases(cyconv, baselines_everywhere=True):
-    """Every case, in table order.
-
-    ``baselines_everywhere=False`` (quick runs) keeps SciPy and NumPy only where a target
-    compares against them (single planes); elsewhere they are slow extras.
-    """
-    cases = []
-    for section, backward in (("conv2d", False), ("conv2d_backward", True)):
-        for name, xs, ws, pad, _, _ in CONV_CASES:
-            flops = conv_flops(xs, ws, pad) * (2 if backward else 1)
-            shape = f"{xs}*{ws}" + (f" p{pad}" if pad else "")
-            for dt in DTYPES:
-                make = _conv_backward if backward else _conv_forward
-                roof = "matmul" if name in GEMM_BOUND else None
-                cases.append(Case(section, name, dt, shape, flops, "GFLOP/s", roof,
-                                  _only(make(name, dt, cyconv), baselines_everywhere)))
-    n_in = int(np.prod(POOL_SHAPE))
-    ho = (POOL_SHAPE[2] - MAX_POOL["kernel"]) // MAX_POOL["stride"] + 1
-    n_max_out = POOL_SHAPE[0] * POOL_SHAPE[1] * ho * ho
-    for dt in DTYPES:
-        isz = np.dtype(dt).itemsize
-        cases.append(Case("max_pool2d", "2x2s2", dt, f"{POOL_SHAPE}", (n_in + n_max_out) * isz, "GB/s", "copy",
-                          _only(_max_pool(dt, cyconv, False), baselines_everywhere)))
-        cases.append(Case("avg_pool2d", "3x3s1p1", dt, f"{POOL_SHAPE}", 2 * n_in * isz, "GB/s", "copy",
-                          _only(_avg_pool(dt, cyconv, False), baselines_everywhere)))
-    for dt in DTYPES:
-        isz = np.dtype(dt).itemsize
-        cases.append(Case("max_pool2d_backward", "2x2s2", dt, f"{POOL_SHAPE}",
-                          n_max_out * (isz + 8) + n_in * isz, "GB/s", "copy",
-                          _only(_max_pool(dt, cyconv, True), baselines_everywhere)))
-        cases.append(Case("avg_pool2d_backward", "3x3s1p1", dt, f"{POOL_SHAPE}", 2 * n_in * isz, "GB/s", "copy",
-                          _only(_avg_pool(dt, cyconv, True), baselines_everywhere)))
-    for name, hw, khw in PLANE_CASES:
-        flops = 2.0 * (hw[0] - khw[0] + 1) * (hw[1] - khw[1] + 1) * khw[0] * khw[1]
-        for dt in DTYPES:
-            cases.append(Case("correlate2d", name, dt, f"{hw}*{khw}", flops, "GFLOP/s", None, _plane(name, dt, cyconv)))
-    return cases
+def arrays(case):
+    """The case's inputs, NCHW, the same in every process (fixed seed)."""
+    rng = np.random.default_rng(SEED)
+    dt = np.dtype(case.dtype)
+    s = case.spec
+    if isinstance(s, Train):
+        x = rng.standard_normal((s.batch, 1, 8, 8)).astype(dt)
+        return Arrays(x, extra={"labels": rng.integers(0, 10, s.batch)})
+    if isinstance(s, Plane):
+        if s.name == "notes6x8":
+            x, k = _notes_image(dt)
+            return Arrays(x, k)
+        return Arrays(rng.standard_normal(s.hw).astype(dt), rng.standard_normal(s.khw).astype(dt))
+    if isinstance(s, Pool):
+        x = rng.standard_normal(s.x, dtype=np.float64).astype(dt)
+        go = rng.standard_normal(s.out_shape).astype(dt) if case.backward else None
+        return Arrays(x, go=go)
+    if s.name == "notes6x8":
+        x, k = _notes_image(dt)
+        a = Arrays(x.reshape(s.x), k.reshape(s.w))
+    else:
+        x = rng.standard_normal(s.x, dtype=np.float64).astype(dt)
+        w = (rng.standard_normal(s.w) / np.sqrt(math.prod(s.w[1:]))).astype(dt)
+        a = Arrays(x, w, rng.standard_normal(s.w[0]).astype(dt) if s.bias else None)
+    if case.backward:
+        a.go = rng.standard_normal(s.out_shape).astype(dt)
+    return a

@@ -1,54 +1,44 @@
-"""Peak extra memory of one convolution call: bytes above its input and output.
+"""Extra memory of one conv2d call: bytes it needs beyond its inputs and its output.
 
-Two views, both reported:
+Measured in a fresh process per (library, case): the kernel's resident high-water mark
+(``VmHWM``, reset through ``/proc/self/clear_refs`` just before the call) minus the resident
+size just before it, minus the output's bytes. That sees everything (C workspaces, PyTorch's
+allocator, NumPy arrays) at page granularity. For cyconv, ``tracemalloc`` (NumPy allocations
+only) is reported too. Each library first runs once on a small slice of the input, so one-time
+set-up (thread pools, code paths) is not counted, without leaving big freed blocks to reuse.
 
-* ``tracemalloc`` in this process: sees every NumPy array allocation (NumPy reports its data
-  buffers to tracemalloc), not C ``malloc`` inside compiled code and not PyTorch's allocator.
-  Extra = traced peak during the call - output bytes (inputs exist before tracing starts).
-* peak RSS in a fresh process per library: the kernel's high-water mark (``VmHWM``, reset
-  through ``/proc/self/clear_refs`` just before the call) minus the resident size just
-  before the call, minus the output bytes. Sees everything, including C workspaces and
-  PyTorch, at page granularity. Libraries are first run on a tiny input so one-time set-up
-  (thread pools, code paths) is not counted, without leaving freed big blocks to reuse.
-
-Both are compared with the whole-batch im2col buffer (N * C_in*kh*kw * H_out*W_out items).
+Both are set against the whole-batch im2col buffer (N * C_in*kh*kw * H_out*W_out items); the
+ResNet block at batch 8 and 16 shows whether the extra memory grows with the batch.
 """
 
 import json
 import os
 import subprocess
 import sys
-import tracemalloc
 
-import numpy as np
-
-import baselines
 import cases
 
-MEMORY_CASES = ("resnet", "large")
+MEMORY_CASES = ("resnet", "resnet-b16", "large")
 
 _CHILD = r"""
-import json, sys
+import json, sys, tracemalloc
 sys.path.insert(0, {here!r})
-if {lib!r} != "torch":
-    sys.modules["torch"] = None  # keep PyTorch out of the cyconv/numpy processes
 import numpy as np
-import cases, baselines
-from threadpoolctl import threadpool_limits
-threadpool_limits({threads})
-x, w, b, pad, groups = cases.conv_arrays({name!r}, {dtype!r})
+import cases, worker
+from cases import Conv
+info = worker._setup({lib!r}, {threads})
+spec = {spec!r}
+case = cases.Case("conv2d", {dtype!r}, spec, ())
+a = cases.arrays(case)
+opts = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
 if {lib!r} == "cyconv":
     import cyconv
-    cyconv.set_num_threads({threads})
-    f = lambda x, w, b: cyconv.conv2d(x, w, b, padding=pad, groups=groups)
-elif {lib!r} == "torch":
-    import torch, torch.nn.functional as F
-    torch.set_num_threads({threads})
-    f = lambda x, w, b: F.conv2d(torch.from_numpy(x), torch.from_numpy(w),
-                                 None if b is None else torch.from_numpy(b), padding=pad, groups=groups)
+    f = lambda x: cyconv.conv2d(x, a.w, a.b, **opts)
 else:
-    f = lambda x, w, b: baselines.numpy_conv2d(x, w, b, pad, groups)
-f(np.ascontiguousarray(x[:1, :, :8, :8]), w, b)  # one-time set-up on a tiny input
+    import torch, torch.nn.functional as F
+    tw, tb = torch.from_numpy(a.w), None if a.b is None else torch.from_numpy(a.b)
+    f = lambda x: F.conv2d(torch.from_numpy(x), tw, tb, **opts).numpy()
+f(np.ascontiguousarray(a.x[:1, :, :8, :8]))  # one-time set-up on a tiny input
 
 def status(key):
     with open("/proc/self/status") as fh:
@@ -59,65 +49,51 @@ def status(key):
 with open("/proc/self/clear_refs", "w") as fh:
     fh.write("5")
 before = status("VmRSS")
-y = f(x, w, b)
+y = f(a.x)
 peak = status("VmHWM")
-y = np.asarray(y)
-print(json.dumps({{"extra": peak - before - y.nbytes, "out": y.nbytes}}))
+res = {{"rss_extra": peak - before - y.nbytes, "out": y.nbytes}}
+del y
+if {lib!r} == "cyconv":
+    tracemalloc.start()
+    y = f(a.x)
+    res["trace_extra"] = tracemalloc.get_traced_memory()[1] - y.nbytes
+print(json.dumps(res))
 """
 
 
-def _rss_extra(lib, name, dtype, threads):
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = _CHILD.format(here=here, lib=lib, name=name, dtype=dtype, threads=threads)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+def _child(lib, spec, dtype, threads):
+    code = _CHILD.format(here=os.path.dirname(os.path.abspath(__file__)), lib=lib, spec=spec, dtype=dtype,
+                         threads=threads)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     if out.returncode != 0:
         last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"
         return None, "not implemented" if "NotImplementedError" in last else last[:120]
-    return json.loads(out.stdout.strip().splitlines()[-1])["extra"], None
+    return json.loads(out.stdout.strip().splitlines()[-1]), None
 
 
-def _traced_extra(fn):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        y = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak - np.asarray(y).nbytes
+def spec_of(name):
+    return cases.DASK_CONV if name == cases.DASK_CONV.name else cases.CONV[name]
 
 
-def measure(cyconv, threads, *, use_rss=True, dtypes=cases.DTYPES, names=MEMORY_CASES):
+def measure(threads, *, dtypes=cases.DTYPES, names=MEMORY_CASES, libs=("cyconv", "torch")):
     rows = []
     for name in names:
+        spec = spec_of(name)
         for dtype in dtypes:
-            x, w, b, pad, groups = cases.conv_arrays(name, dtype)
-            ho, wo = cases.conv_output_hw(x.shape, w.shape, pad)
-            row = {
-                "case": name,
-                "dtype": dtype,
-                "input_bytes": x.nbytes + w.nbytes + (b.nbytes if b is not None else 0),
-                "output_bytes": x.shape[0] * w.shape[0] * ho * wo * x.itemsize,
-                "im2col_bytes": cases.im2col_bytes(x.shape, w.shape, pad, x.itemsize),
-                "tracemalloc_extra": {},
-                "rss_extra": {},
-                "errors": {},
-            }
-            fns = {
-                "cyconv": lambda: cyconv.conv2d(x, w, b, padding=pad, groups=groups),
-                "numpy": lambda: baselines.numpy_conv2d(x, w, b, pad, groups),
-            }
-            for lib, fn in fns.items():
-                try:
-                    row["tracemalloc_extra"][lib] = _traced_extra(fn)
-                except Exception as exc:  # placeholder kernels: report, don't crash
-                    row["errors"][lib] = "not implemented" if isinstance(exc, NotImplementedError) else repr(exc)[:120]
-            if use_rss:
-                for lib in ("cyconv", "torch", "numpy"):
-                    extra, err = _rss_extra(lib, name, dtype, threads)
-                    if err:
-                        row["errors"][lib] = err
-                    else:
-                        row["rss_extra"][lib] = extra
+            isz = 4 if dtype == "float32" else 8
+            n_in = spec.x[0] * spec.x[1] * spec.x[2] * spec.x[3] + spec.w[0] * spec.w[1] * spec.w[2] * spec.w[3]
+            n_out = spec.out_shape[0] * spec.out_shape[1] * spec.out_shape[2] * spec.out_shape[3]
+            row = {"case": name, "dtype": dtype, "shape": spec.text, "input_bytes": n_in * isz,
+                   "output_bytes": n_out * isz, "im2col_bytes": spec.im2col_bytes(isz),
+                   "rss_extra": {}, "tracemalloc_extra": {}, "errors": {}}
+            for lib in libs:
+                res, err = _child(lib, spec, dtype, threads)
+                if err:
+                    row["errors"][lib] = err
+                    continue
+                row["rss_extra"][lib] = res["rss_extra"]
+                if "trace_extra" in res:
+                    row["tracemalloc_extra"][lib] = res["trace_extra"]
             rows.append(row)
     return rows

@@ -9,6 +9,7 @@ from reference_conv import ref_conv2d
 
 import cyconv
 import cyconv._convolution as impl
+from cyconv import _engine
 from cyconv._shapes import _padding
 
 # Per-dtype tolerance, relative to the largest reference magnitude.
@@ -37,13 +38,6 @@ def reference(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, paddin
     return ref_conv2d(x, w, b, s, pads, d, groups, padding_mode)
 
 
-@pytest.fixture(params=["auto", "direct", "gemm"])
-def strategy(request, monkeypatch):
-    """Run a test with the automatic choice and with each strategy forced."""
-    monkeypatch.setattr(impl, "_FORCE", None if request.param == "auto" else request.param)
-    return request.param
-
-
 # ----------------------------------------------------------------------------- notes
 
 
@@ -54,7 +48,7 @@ def test_multi_in_example():
     np.testing.assert_array_equal(cyconv.conv2d(X, K[np.newaxis]), [[[56, 72], [104, 120]]])
 
 
-def test_multi_out_example(strategy):
+def test_multi_out_example(kernel_set):
     X = np.array([[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
                   [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]])
     K = np.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
@@ -66,7 +60,7 @@ def test_multi_out_example(strategy):
     )
 
 
-def test_1x1_is_matrix_product(strategy):
+def test_1x1_is_matrix_product(kernel_set):
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(3, 3, 3))
     K = rng.normal(size=(2, 3, 1, 1))
@@ -147,7 +141,7 @@ def test_grid_is_large():
 
 
 @pytest.mark.parametrize("shape, padding, stride, dilation, bias", GRID)
-def test_grid_vs_reference(shape, padding, stride, dilation, bias, strategy):
+def test_grid_vs_reference(shape, padding, stride, dilation, bias, kernel_set):
     x, w, b = make(shape, bias=bias)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=shape[-1])
     got = cyconv.conv2d(x, w, b, **kw)
@@ -159,7 +153,7 @@ def test_grid_vs_reference(shape, padding, stride, dilation, bias, strategy):
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("padding", [1, (1, 2), ((2, 0), (1, 3)), "same", "full"])
 @pytest.mark.parametrize("shape", [(2, 3, 6, 7, 4, 3, 3, 1), (1, 4, 5, 8, 4, 3, 2, 4)])
-def test_padding_modes(shape, padding, padding_mode, strategy):
+def test_padding_modes(shape, padding, padding_mode, kernel_set):
     x, w, b = make(shape, seed=3)
     if padding == "full" and padding_mode == "reflect" and shape[5] > shape[2]:
         pytest.skip("reflect needs padding < size")
@@ -173,21 +167,9 @@ def test_padding_mode_with_stride_and_dilation():
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
 
 
-@pytest.mark.parametrize("variant", ["avx2", "baseline"])
 @pytest.mark.parametrize("shape, padding, stride, dilation, bias", GRID[::7])
-def test_kernel_builds_agree(shape, padding, stride, dilation, bias, variant, strategy, monkeypatch):
-    """Both compiled builds of the kernels (AVX2+FMA and the x86-64 baseline)."""
-    from cyconv import _conv
-
-    from cyconv import _dispatch
-
-    if variant == "avx2":
-        kernels = pytest.importorskip("cyconv._conv_avx2")
-        if not _dispatch._cpu_has_avx2_fma():
-            pytest.skip("this CPU has no AVX2+FMA")
-    else:
-        kernels = _conv
-    monkeypatch.setattr(impl, "_conv", kernels)
+def test_kernel_builds_agree(shape, padding, stride, dilation, bias, kernel_set):
+    """Every compiled kernel set (portable, AVX2+FMA, AVX-512F) gives the reference answer."""
     x, w, b = make(shape, np.float32, bias=bias)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=shape[-1])
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
@@ -221,7 +203,7 @@ def _padding_heavy_cases(count, seed):
     ((5, 4), (2, 2), (1, 1), ((4, 0), (1, 1)), (7, 1)),
     ((3, 5), (1, 2), (1, 1), ((0, 0), (4, 0)), (1, 7)),
 ])
-def test_taps_in_padding_only_are_dropped(hw, k, stride, padding, dilation, strategy):
+def test_taps_in_padding_only(hw, k, stride, padding, dilation, kernel_set):
     rng = np.random.default_rng(sum(hw + k + stride + dilation))
     groups = 2
     x = rng.standard_normal((2, 4) + hw)
@@ -240,7 +222,7 @@ def test_taps_in_padding_only_are_dropped(hw, k, stride, padding, dilation, stra
     ((2, 5), (2, 3), 2, 4, 6),
     ((1, 1), (3, 3), 1, 3, 3),  # only the centre tap reads the input
 ])
-def test_int_options_with_taps_in_padding_only(hw, k, stride, padding, dilation, strategy):
+def test_int_options_with_taps_in_padding_only(hw, k, stride, padding, dilation, kernel_set):
     """The same with int options (conv2d's fast path hands these to the general path)."""
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal((2, 3) + hw), rng.standard_normal((4, 3) + k), rng.standard_normal(4)
@@ -249,73 +231,39 @@ def test_int_options_with_taps_in_padding_only(hw, k, stride, padding, dilation,
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
 
 
-def test_direct_scratch_does_not_grow_with_strided_padding(monkeypatch):
-    """Large strides over a large padding: the direct kernel's scratch would span the
-    padded rows/columns between taps; the GEMM (bounded workspace) runs instead."""
-    calls = []
-    monkeypatch.setattr(impl._conv, "direct_conv", lambda *a: calls.append(a))
+def test_huge_strided_padding_needs_no_scratch(workspace):
+    """Large strides over a large padding: the packing skips the padded columns between
+    taps, so nothing grows with the padding, and no workspace limit (not even 0) fails."""
     x = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
     w = np.array([[[[1.0, 2.0]]]])
     kw = dict(stride=(1, 10**7), padding=((0, 0), (10**7, 10**7)), dilation=(1, 10**7))
-    got = cyconv.conv2d(x, w, **kw)
-    assert not calls
     # output column 0 reads x[:, 0] with tap 1, column 1 reads it with tap 0
-    np.testing.assert_array_equal(got, [[[[2.0, 1.0], [8.0, 4.0]]]])
-    # With no workspace allowed either, a clean MemoryError up front (nothing allocated).
-    old = cyconv.set_workspace_limit(0)
-    try:
-        with pytest.raises(MemoryError, match="workspace limit"):
-            cyconv.conv2d(x, w, **kw)
-    finally:
-        cyconv.set_workspace_limit(old)
-    assert not calls
+    expected = [[[[2.0, 1.0], [8.0, 4.0]]]]
+    np.testing.assert_array_equal(cyconv.conv2d(x, w, **kw), expected)
+    workspace(0)
+    np.testing.assert_array_equal(cyconv.conv2d(x, w, **kw), expected)
 
 
-def test_kernel_modules_come_from_one_dispatcher(monkeypatch):
-    """Forward and gradients pick their builds with the same loader (no cross import)."""
+def test_forward_runs_on_the_engine_alone():
+    """conv2d makes one engine call: no BLAS (np.matmul), no Python-side strategies."""
     import cyconv._convolution_grad as grad_mod
-    from cyconv import _conv, _conv_grad, _dispatch
+    from cyconv import _conv_grad, _dispatch
 
-    assert impl._conv is _dispatch.load_kernels("_conv")
+    assert impl._conv2d_forward is _engine.conv2d_forward
+    for name in ("_conv", "_run", "_gemm", "_direct", "_FORCE", "_tap_range", "_needs_clipping"):
+        assert not hasattr(impl, name), name
+    with open(impl.__file__) as f:
+        assert "matmul" not in f.read()
     assert grad_mod._conv_grad is _dispatch.load_kernels("_conv_grad")
-    assert "_convolution" not in grad_mod.__dict__ and not hasattr(grad_mod, "_load_kernels")
-    monkeypatch.setenv("CYCONV_BASELINE_KERNELS", "1")
-    assert _dispatch.load_kernels("_conv") is _conv
-    assert _dispatch.load_kernels("_conv_grad") is _conv_grad
+    assert _conv_grad is not None
 
 
 @pytest.mark.parametrize("stride", [1, (1, 2), (2, 1)])
-def test_wide_rows(stride, strategy):
+def test_wide_rows(stride, kernel_set):
     """Outputs wide enough for the direct kernel's per-row loops."""
     x, w, b = make((2, 3, 5, 70, 4, 3, 3, 1), np.float32, seed=13)
     kw = dict(padding=1, stride=stride)
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw), np.float32)
-
-
-def _im2col_reference(x, geom, c0, cn, oh0, oh1):
-    kh, kw, sh, sw, dh, dw, pt, pl, ho, wo = geom
-    _, h, w = x.shape
-    cols = np.zeros((cn * kh * kw, (oh1 - oh0) * wo))
-    for c, i, j, oh, ow in itertools.product(range(cn), range(kh), range(kw), range(oh0, oh1), range(wo)):
-        ih, iw = oh * sh - pt + i * dh, ow * sw - pl + j * dw
-        if 0 <= ih < h and 0 <= iw < w:
-            cols[(c * kh + i) * kw + j, (oh - oh0) * wo + ow] = x[c0 + c, ih, iw]
-    return cols
-
-
-@pytest.mark.parametrize("geom, c0, cn, oh0, oh1", [
-    ((3, 3, 1, 1, 1, 1, 1, 1, 6, 7), 0, 3, 0, 6),
-    ((2, 3, 2, 3, 1, 2, 0, 2, 3, 3), 1, 2, 1, 3),
-    ((1, 1, 1, 1, 1, 1, 0, 0, 6, 7), 2, 1, 5, 6),
-    ((3, 2, 1, 2, 2, 1, 3, 0, 6, 4), 0, 3, 0, 6),
-])
-def test_shared_im2col(geom, c0, cn, oh0, oh1):
-    """The _im2col.pxd routine the backward pass reuses, through its test hook."""
-    x = np.random.default_rng(14).standard_normal((3, 6, 7))
-    cols = np.full((cn * geom[0] * geom[1] + 1, (oh1 - oh0) * geom[9] + 3), 99.0)
-    impl._conv.im2col_image(x, cols, geom, c0, cn, oh0, oh1, 2)
-    np.testing.assert_array_equal(cols[:-1, 2:-1], _im2col_reference(x, geom, c0, cn, oh0, oh1))
-    assert (cols[-1] == 99).all() and (cols[:, :2] == 99).all() and (cols[:, -1] == 99).all()
 
 
 # ----------------------------------------------------------------------------- dtypes
@@ -333,7 +281,7 @@ def test_shared_im2col(geom, c0, cn, oh0, oh1):
     (np.bool_, np.bool_, np.float64),
     (np.float32, np.int64, np.float64),
 ])
-def test_dtypes(xdt, wdt, expected, strategy):
+def test_dtypes(xdt, wdt, expected, kernel_set):
     rng = np.random.default_rng(5)
     x = rng.integers(0, 4, size=(2, 4, 7, 6)).astype(xdt)
     w = rng.integers(-2, 3, size=(6, 2, 3, 3)).astype(wdt)
@@ -347,7 +295,7 @@ def test_dtypes(xdt, wdt, expected, strategy):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_low_precision_random(dtype, strategy):
+def test_low_precision_random(dtype, kernel_set):
     x, w, b = make((2, 6, 9, 8, 5, 3, 3, 1), dtype, seed=6)
     got = cyconv.conv2d(x, w, b, padding=1)
     assert got.dtype == dtype
@@ -398,7 +346,7 @@ def _layouts(a):
 
 @pytest.mark.parametrize("which", ["x", "w", "b"])
 @pytest.mark.parametrize("layout", ["fortran", "swapped", "readonly", "strided", "list"])
-def test_memory_layouts(which, layout, strategy):
+def test_memory_layouts(which, layout, kernel_set):
     x, w, b = make((2, 4, 7, 8, 6, 3, 3, 2), np.float32)
     expected = cyconv.conv2d(x, w, b, padding=1, groups=2)
     args = {"x": x, "w": w, "b": b}
@@ -412,7 +360,7 @@ def test_memory_layouts(which, layout, strategy):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_negative_strides(strategy):
+def test_negative_strides(kernel_set):
     x, w, b = make((2, 3, 7, 8, 4, 3, 2, 1))
     xv, wv = x[::-1, :, ::-1, ::-2], w[:, ::-1, ::-1]
     got = cyconv.conv2d(xv, wv, b, padding=1)
@@ -423,7 +371,7 @@ def test_negative_strides(strategy):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_out_contiguous(dtype, strategy):
+def test_out_contiguous(dtype, kernel_set):
     x, w, b = make((2, 3, 6, 6, 4, 3, 3, 1), dtype)
     out = np.empty((2, 4, 6, 6), dtype)
     got = cyconv.conv2d(x, w, b, padding=1, out=out)
@@ -431,7 +379,7 @@ def test_out_contiguous(dtype, strategy):
     np.testing.assert_array_equal(out, cyconv.conv2d(x, w, b, padding=1))
 
 
-def test_out_non_contiguous(strategy):
+def test_out_non_contiguous(kernel_set):
     x, w, b = make((2, 3, 6, 6, 4, 3, 3, 1))
     big = np.full((2, 8, 6, 12), 7.0)
     out = big[:, ::2, :, ::2]
@@ -471,38 +419,35 @@ def test_workspace_limit_api(workspace):
 
 
 @pytest.mark.parametrize("limit", [0, 1, 3000, 20000, 40000, 1 << 20])
-@pytest.mark.parametrize("force", [None, "gemm"])
-def test_workspace_blocking(limit, force, workspace, monkeypatch):
-    """Row blocks (one image too big), image batches with a partial last block, and
-    the workspace-free direct kernel all give the reference answer."""
-    monkeypatch.setattr(impl, "_FORCE", force)
+def test_workspace_blocking(limit, workspace):
+    """Any workspace limit (the engine's panels shrink, never below one micro-panel)
+    gives the reference answer."""
     workspace(limit)
     x, w, b = make((5, 4, 13, 11, 6, 3, 3, 2), seed=7)
     kw = dict(padding=(2, 1), stride=(1, 2), groups=2)
     assert_close(cyconv.conv2d(x, w, b, **kw), reference(x, w, b, **kw))
 
 
-@pytest.mark.parametrize("force", [None, "gemm", "direct"])
-def test_peak_memory_is_output_plus_workspace(force, workspace, monkeypatch):
-    """No whole-batch patch matrix: the extra memory is the result plus the workspace."""
-    tracemalloc = pytest.importorskip("tracemalloc")
-    monkeypatch.setattr(impl, "_FORCE", force)
-    limit = 256 << 10
+@pytest.mark.parametrize("limit", [0, 256 << 10, 64 << 20])
+def test_peak_memory_is_output_plus_workspace(limit, workspace):
+    """No whole-batch patch matrix: the engine's extra memory is the packed weights plus
+    per-thread panels within the limit (never below one micro-panel per thread)."""
     workspace(limit)
     x, w, b = make((16, 16, 24, 24, 32, 3, 3, 1), np.float32, seed=15)
+    y = np.empty((16, 32, 24, 24), np.float32)
+    used = _engine.conv2d_forward(x, w, b, y, (3, 3, 1, 1, 1, 1, 1, 1, 24, 24), 1, False, limit)
+    workspace(None)
+    np.testing.assert_array_equal(y, cyconv.conv2d(x, w, b, padding=1))  # the limit changes nothing
     # Whole-batch columns would be 16 * 144 * 576 * 4 bytes = 5.3 MB.
-    cyconv.conv2d(x, w, b, padding=1)  # warm-up (module-level caches)
-    tracemalloc.start()
-    try:
-        y = cyconv.conv2d(x, w, b, padding=1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak <= y.nbytes + limit + (64 << 10), (peak, y.nbytes)
+    name, f32, _ = _engine.kernel_info()
+    threads = cyconv.get_num_threads()
+    one_panel = f32[2] * f32[1] * 4  # KC x NR float32
+    tile_and_weights = threads * 64 * 64 * 4 + 2 * w.nbytes
+    assert used <= max(limit, threads * one_panel) + tile_and_weights, (used, limit)
+    assert used < 1 << 20
 
 
-def test_workspace_row_blocks_large_image(workspace, monkeypatch):
-    monkeypatch.setattr(impl, "_FORCE", "gemm")
+def test_workspace_row_blocks_large_image(workspace):
     workspace(1 << 14)  # 16 KiB: a few output rows per block
     x, w, b = make((1, 8, 40, 37, 16, 3, 3, 1), np.float32, seed=8)
     got = cyconv.conv2d(x, w, b, padding=1)
@@ -564,7 +509,7 @@ def _torch_cases(count=40, seed=2024):
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 @pytest.mark.parametrize("case", _torch_cases(), ids=lambda c: f"{c['k']}-{c['padding']}-{c['mode']}")
-def test_vs_torch(case, strategy):
+def test_vs_torch(case, kernel_set):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(11)
     x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"]))

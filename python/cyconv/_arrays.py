@@ -17,12 +17,57 @@ _F64 = np.dtype(np.float64)
 
 def as_array(value, name):
     """np.asarray with the dtype kinds cyconv can never compute on rejected."""
-    arr = value if type(value) is np.ndarray else np.asarray(value)
+    if type(value) is np.ndarray:
+        arr = value
+    else:
+        _refuse_foreign(value, name)
+        arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "O" and not isinstance(value, (np.ndarray, list, tuple)):
+            raise TypeError(
+                f"{name} must be array-like (a numpy.ndarray, an object with __array__ or the "
+                f"buffer protocol, or nested sequences of numbers); got an object of type {_type_name(value)}"
+            )
         raise TypeError(
             f"{name} must have a real numeric dtype (bool, integer or floating), got dtype {arr.dtype}"
         )
     return arr
+
+
+def _type_name(value):
+    t = type(value)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _refuse_foreign(value, name):
+    """A TypeError naming what to do for arrays np.asarray must not convert (dask: it would
+    load them into memory) or cannot (autodiff tracers: there is no value to compute on)."""
+    cls = type(value)
+    top = (cls.__module__ or "").partition(".")[0]
+    if top not in ("dask", "autograd", "jax", "jaxlib"):
+        return
+    bases = {c.__name__ for c in cls.__mro__}
+    if top == "dask":
+        raise TypeError(
+            f"{name} is a dask array ({_type_name(value)}): cyconv would load all of it into "
+            f"memory. cyconv.dask has conv2d, correlate2d, convolve2d, max_pool2d, avg_pool2d and "
+            f"conv2d_backward for dask arrays (same signatures, block by block with exact halos); "
+            f"or call .compute() first to load it explicitly"
+        )
+    if top == "autograd" and "Box" in bases:
+        raise TypeError(
+            f"{name} is an autograd {cls.__name__} (autograd.grad is tracing this call): cyconv's "
+            f"kernels are not autograd primitives. Register them with autograd.extend.primitive "
+            f"and defvjp, using cyconv's backward functions: see the guide page 'Gradients with "
+            f"HIPS autograd' (docs/autodiff.md)"
+        )
+    if "Tracer" in bases or any(b.endswith("Tracer") for b in bases):
+        raise TypeError(
+            f"{name} is a JAX tracer ({_type_name(value)}; jax.jit/grad/vmap is tracing this "
+            f"call): cyconv computes on concrete NumPy arrays. Call it outside the traced "
+            f"function, or wrap it in jax.pure_callback (with jax.custom_vjp and cyconv's "
+            f"backward functions for gradients)"
+        )
 
 
 def compute_dtypes(*arrays):

@@ -101,6 +101,22 @@ def get_num_threads():
 
     Defaults to all cores (or ``OMP_NUM_THREADS``); ``threadpoolctl`` limits it too,
     since the kernels run on the OpenMP pool it controls.
+
+    Returns
+    -------
+    int
+        The thread count (1 in a build without OpenMP).
+
+    See Also
+    --------
+    set_num_threads : Change it.
+    show_config : The OpenMP runtime and the processor count.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> cyconv.get_num_threads() >= 1
+    True
     """
     return _runtime.get_num_threads()
 
@@ -115,6 +131,35 @@ def set_num_threads(n):
     In a child forked after the parent ran a parallel kernel, cyconv keeps its threads (it
     releases the OpenMP pool before the fork). Only where that is impossible does the child
     run on one thread; there ``n > 1`` is clamped to 1 with a ``RuntimeWarning``.
+
+    The setting is per calling thread, as ``threadpoolctl`` and OpenMP's
+    ``omp_set_num_threads`` make it: other threads keep theirs. NumPy's BLAS, which
+    the GEMM strategies call, has its own thread pool (``threadpoolctl`` limits both).
+
+    Parameters
+    ----------
+    n : int
+        The thread count, from 1 to the maximum.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n < 1`` or ``n`` is above the maximum.
+
+    See Also
+    --------
+    get_num_threads : The count in force.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> before = cyconv.get_num_threads()
+    >>> cyconv.set_num_threads(1)
+    >>> cyconv.get_num_threads()
+    1
+    >>> cyconv.set_num_threads(before)
     """
     if not (type(n) is int and 1 <= n <= MAX_THREADS):  # not the common case: check it all
         n = _int(n, "n") if not isinstance(n, int) or isinstance(n, bool) else int(n)
@@ -143,12 +188,16 @@ def _build_type():
 
 
 def show_config(file=None):
-    """Print the version, compiler, Cython, OpenMP runtime, thread count and build type.
+    """Print the version, compiler, Cython, OpenMP runtime, thread count, build type and kernels.
 
     Parameters
     ----------
     file : file-like, optional
         Where to print; ``sys.stdout`` by default.
+
+    See Also
+    --------
+    set_num_threads, get_num_threads : The thread count.
 
     Examples
     --------
@@ -173,6 +222,7 @@ def show_config(file=None):
         f"openmp:      {openmp}",
         f"threads:     {_threads_line(procs)}",
         f"build type:  {_build_type()}",
+        f"kernels:     {_kernels()}",
     ]
     print("\n".join(lines), file=file)
 
@@ -188,6 +238,14 @@ def _threads_line(procs):
     if _FORK_STATE["child"]:
         notes.append("forked child, own OpenMP pool")
     return f"{n} ({', '.join(notes)})"
+
+
+def _kernels():
+    """The engine's kernel set and register tiles, e.g. 'avx512 (float32 8x32, float64 8x16)'."""
+    from . import _engine
+
+    name, f32, f64 = _engine.kernel_info()
+    return f"{name} (float32 {f32[0]}x{f32[1]}, float64 {f64[0]}x{f64[1]})"
 
 
 def _free_threading():

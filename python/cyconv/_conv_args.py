@@ -33,6 +33,7 @@ class ConvSetup(NamedTuple):
     input_shape: tuple  # the user's (N, C_in, H, W), before any mode padding
     compute_dtype: np.dtype
     result_dtype: np.dtype
+    layout: str = "NCHW"  # 'NHWC': x (N, H', W', C_in), out_shape (N, Ho, Wo, C_out)
 
 
 def padding_mode_of(padding_mode):
@@ -56,12 +57,29 @@ def _check_mode_padding(mode, pads, hw):
             )
 
 
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def layout_of(layout):
+    """The validated ``layout`` argument: 'NCHW' or 'NHWC' (exact, upper-case)."""
+    if type(layout) is str and (layout == "NCHW" or layout == "NHWC"):
+        return layout
+    if not isinstance(layout, str):
+        raise TypeError(f"layout must be a string, 'NCHW' or 'NHWC', got {layout!r} of type {type(layout).__name__}")
+    hint = f" (did you mean {layout.upper()!r}?)" if layout.upper() in LAYOUTS else ""
+    raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}{hint}")
+
+
 def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mode,
-               extra_arrays=()):
+               extra_arrays=(), layout="NCHW"):
     """Validate and normalise conv2d arguments (see :func:`cyconv.conv2d`).
 
     ``extra_arrays`` take part in dtype promotion only (e.g. a backward's grad_output).
+    With ``layout='NHWC'``, x is (N, H, W, C_in) or (H, W, C_in) and out_shape is
+    (N, Ho, Wo, C_out).
     """
+    layout = layout_of(layout)
+    nhwc = layout == "NHWC"
     x = as_array(x, "input")
     weight = as_array(weight, "weight")
     if bias is not None:
@@ -73,7 +91,17 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     mode = padding_mode if zeros else padding_mode_of(padding_mode)
 
     batched = x.ndim == 4
-    lead, hw = _check_conv_shapes(x.shape, weight.shape, groups, "input", "weight")
+    if nhwc:
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"input must have shape (N, H, W, C_in) or (H, W, C_in) with layout='NHWC', got "
+                f"{x.ndim} dimensions: {x.shape}"
+            )
+        # the shape checks in NCHW order; their messages name channels and sizes only
+        nchw_shape = x.shape[:-3] + (x.shape[-1],) + x.shape[-3:-1]
+    else:
+        nchw_shape = x.shape
+    lead, hw = _check_conv_shapes(nchw_shape, weight.shape, groups, "input", "weight")
     c_out = weight.shape[0]
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")
@@ -93,13 +121,15 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
     mode_pads = _NO_PADS
     if mode != "zeros" and (pads[0] != (0, 0) or pads[1] != (0, 0)):
         _check_mode_padding(mode, pads, hw)
-        x4 = np.pad(x4, ((0, 0), (0, 0)) + pads, mode=PADDING_MODES[mode])
+        widths = ((0, 0), (0, 0)) + pads if not nhwc else ((0, 0),) + pads + ((0, 0),)
+        x4 = np.pad(x4, widths, mode=PADDING_MODES[mode])
         mode_pads, pads = pads, _NO_PADS
     # (positional: a NamedTuple built from keywords costs twice as much)
     return ConvSetup(
         x4, canonical(weight, compute_dtype),
         None if bias is None else canonical(bias, compute_dtype),
         stride, pads, dilation, groups, mode, mode_pads,
-        (input_shape[0], c_out) + out_hw, batched, input_shape, compute_dtype, result_dtype,
+        (input_shape[0],) + out_hw + (c_out,) if nhwc else (input_shape[0], c_out) + out_hw,
+        batched, input_shape, compute_dtype, result_dtype, layout,
     )
 

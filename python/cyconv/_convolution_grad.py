@@ -279,6 +279,13 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
         For a ``grad_output`` whose shape is not the forward output shape, unknown
         names in ``compute``, and every invalid forward argument.
 
+    See Also
+    --------
+    conv2d : The forward pass.
+    conv_transpose2d : The input gradient alone, as a layer of its own.
+    Conv2dGradients : The named tuple returned.
+    conv2d_output_shape : The shape grad_output must have.
+
     Examples
     --------
     >>> import numpy as np
@@ -395,6 +402,11 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
     ValueError
         For inconsistent shapes (``weight.shape[0]`` must equal ``C_in``), a too large
         ``output_padding``, or an output size < 1.
+
+    See Also
+    --------
+    conv2d : The convolution it is the adjoint of.
+    conv2d_backward : The same input gradient, with the weight and bias gradients.
 
     Examples
     --------

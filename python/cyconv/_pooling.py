@@ -116,6 +116,12 @@ def max_pool2d(x, kernel_size, /, *, stride=None, padding=0, dilation=1, ceil_mo
         a dilated window whose cells all fall in the padding (PyTorch returns ``-inf``
         with an index outside the plane there).
 
+    See Also
+    --------
+    max_pool2d_backward : Its gradient, from the indices.
+    avg_pool2d : Average pooling.
+    pool2d_output_shape : The result shape, without computing.
+
     Examples
     --------
     >>> import numpy as np
@@ -240,6 +246,12 @@ def avg_pool2d(x, kernel_size, /, *, stride=None, padding=0, ceil_mode=False, co
     ValueError
         Bad sizes, too much padding, a window larger than the padded input, bad ``out``.
 
+    See Also
+    --------
+    avg_pool2d_backward : Its gradient.
+    max_pool2d : Max pooling.
+    pool2d_output_shape : The result shape, without computing.
+
     Examples
     --------
     >>> import numpy as np
@@ -310,6 +322,10 @@ def max_pool2d_backward(grad_output, indices, input_shape):
         Non-real ``grad_output``, non-integer ``indices``.
     ValueError
         Mismatched shapes, or an index outside ``[0, H*W)``.
+
+    See Also
+    --------
+    max_pool2d : The forward pass (``return_indices=True``).
 
     Examples
     --------
@@ -386,6 +402,10 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, /, *, stride=None
     TypeError, ValueError
         As for :func:`avg_pool2d`; ``ValueError`` when ``grad_output`` does not have the
         forward output shape.
+
+    See Also
+    --------
+    avg_pool2d : The forward pass.
 
     Examples
     --------

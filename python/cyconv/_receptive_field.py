@@ -191,6 +191,11 @@ def receptive_field(layers, *, per_layer=False):
     ValueError
         For a ``Linear`` layer (it sees the whole input) or invalid geometry.
 
+    See Also
+    --------
+    conv2d_output_shape : The output shape of one layer.
+    cyconv.nn.Sequential.summary : Shapes, parameters and fields per layer.
+
     Examples
     --------
     Two 3x3 convolutions see 5x5; a 2x2 pooling then doubles the jump:

@@ -91,12 +91,9 @@ def _padding(padding, kernel_size, dilation):
     if type(padding) is int and 0 <= padding <= _MAXSIZE:  # the common case, cheaply
         return ((padding, padding), (padding, padding))
     if isinstance(padding, str):
-        mode = padding.lower()
+        mode = padding
         if mode not in _PADDING_STRINGS:
-            raise ValueError(
-                f"padding must be an int, a pair, ((top, bottom), (left, right)) or one of "
-                f"{', '.join(repr(s) for s in _PADDING_STRINGS)}; got {padding!r}"
-            )
+            raise ValueError(_padding_string_error(padding))
         totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
         if mode == "valid":
             return ((0, 0), (0, 0))
@@ -120,6 +117,28 @@ def _padding(padding, kernel_size, dilation):
     if p < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
     return ((p, p), (p, p))
+
+
+def _padding_string_error(padding):
+    """The message for an unknown padding string; other libraries' spellings explained."""
+    known = ", ".join(repr(s) for s in _PADDING_STRINGS)
+    msg = (f"padding must be an int, a pair, ((top, bottom), (left, right)) or one of {known} "
+           f"(exact, lower-case); got {padding!r}")
+    low = padding.strip().lower()
+    if low == "same":
+        return (
+            f"{msg}. cyconv's 'same' (= 'same_lower', ONNX's SAME_LOWER, the notes' rule) puts the "
+            f"extra row/column of an even kernel at the top/left; TensorFlow's and JAX's 'SAME' "
+            f"(and PyTorch's padding='same') put it at the bottom/right, which is cyconv's "
+            f"'same_upper' at stride 1. With stride > 1 TensorFlow's total padding also depends "
+            f"on the input size (cyconv's is d*(k-1) whatever the stride): pass the explicit "
+            f"((top, bottom), (left, right)) TensorFlow uses to match it exactly"
+        )
+    if low == "valid":
+        return f"{msg}. TensorFlow's 'VALID' (no padding) is cyconv's 'valid', or padding=0"
+    if low in _PADDING_STRINGS:
+        return f"{msg}. Did you mean {low!r}?"
+    return msg
 
 
 def _axis_size(n, k, s, pad, d, ceil_mode, axis):
@@ -183,6 +202,11 @@ def output_size(n, kernel_size, *, stride=1, padding=0, dilation=1, ceil_mode=Fa
     ------
     ValueError
         If the kernel does not fit into the padded input.
+
+    See Also
+    --------
+    conv2d_output_shape : The whole result shape of conv2d.
+    pool2d_output_shape : The whole result shape of the pools.
 
     Examples
     --------
@@ -256,6 +280,13 @@ def conv2d_output_shape(input_shape, weight_shape, *, stride=1, padding=0, dilat
     tuple of int
         ``(N, C_out, Ho, Wo)`` (or ``(C_out, Ho, Wo)`` for an unbatched input).
 
+    See Also
+    --------
+    conv2d : The convolution itself.
+    output_size : One axis.
+    pool2d_output_shape : The same for pooling.
+    receptive_field : What each output element sees.
+
     Examples
     --------
     >>> conv2d_output_shape((1, 1, 8, 8), (1, 1, 3, 3), padding=1)
@@ -273,8 +304,11 @@ def conv2d_output_shape(input_shape, weight_shape, *, stride=1, padding=0, dilat
     return lead + (weight_shape[0],) + _conv_out_hw(hw, weight_shape[2:], stride, pads, dilation)
 
 
-def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
-    """Check conv2d shapes; return (batch prefix, (H, W))."""
+def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname, layout="NCHW"):
+    """Check conv2d shapes (``input_shape`` in NCHW order); return (batch prefix, (H, W)).
+
+    ``layout`` is the caller's layout, for the hint of a channel mismatch only.
+    """
     if len(input_shape) not in (3, 4):
         raise ValueError(
             f"{xname} must have shape (N, C_in, H, W) or (C_in, H, W), got {len(input_shape)} "
@@ -292,22 +326,87 @@ def _check_conv_shapes(input_shape, weight_shape, groups, xname, wname):
         raise ValueError(f"{wname} has an empty axis: shape {weight_shape}")
     c_in = input_shape[-3]
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the {c_in} input channels")
+        raise ValueError(f"groups={groups} must divide the {c_in} input channels"
+                         + _channel_hint(input_shape, weight_shape, groups, xname, layout))
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the {c_out} output channels ({wname} shape {weight_shape})")
     if c_per_group * groups != c_in:
         raise ValueError(
             f"{xname} has {c_in} channels but {wname} expects C_in/groups * groups = "
             f"{c_per_group} * {groups} = {c_per_group * groups} (shape {weight_shape})"
+            + _channel_hint(input_shape, weight_shape, groups, xname, layout)
         )
     hw = _spatial(input_shape, xname)
     return input_shape[:-3], hw
 
 
+def _channel_hint(input_shape, weight_shape, groups, xname, layout="NCHW"):
+    """'' or a sentence on the likely cause of a channel mismatch: a channels-last input
+    given as NCHW (or a channels-first one given as NHWC), or a weight in another library's
+    layout. ``input_shape`` is in NCHW order, (N, C, H, W) or (C, H, W), as
+    _check_conv_shapes sees it; ``layout`` is what the caller passed, and the axes named in
+    the message are those of the caller's array."""
+    c_out, c_per_group, kh, kw = weight_shape
+    want = c_per_group * groups
+    nd = len(input_shape)
+    c_in = input_shape[nd - 3]
+    if layout == "NCHW" and input_shape[nd - 1] == want and c_in != want:
+        return (f": {xname} has {c_in} channels on axis {nd - 3} but {want} on axis {nd - 1}: "
+                f"is it NHWC (channels last)? pass layout='NHWC'")
+    if layout == "NHWC" and input_shape[nd - 2] == want and c_in != want:
+        # the caller's (.., H, W, C) is (.., C, H, W) here: its axis nd-3 is our H axis
+        return (f": {xname} has {c_in} channels on axis {nd - 1} (layout='NHWC') but {want} on "
+                f"axis {nd - 3}: is it NCHW (channels first)? pass layout='NCHW'")
+    if groups == 1 and c_out == c_in and c_per_group != c_in:
+        return (f"; weight axis 0 has the input's {c_in} channels: cyconv's conv2d weight is "
+                f"(C_out, C_in/groups, kh, kw), PyTorch's layout. Is it a (C_in, C_out, kh, kw) "
+                f"conv_transpose2d weight? pass weight.transpose(1, 0, 2, 3)")
+    if groups == 1 and kh == c_in:
+        return (f"; weight axis 2 has the input's {c_in} channels: is it TensorFlow's "
+                f"(kh, kw, C_in, C_out) layout? pass weight.transpose(3, 2, 0, 1)")
+    return ""
+
+
 def pool2d_output_shape(input_shape, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Output shape of :func:`cyconv.max_pool2d` / :func:`cyconv.avg_pool2d`.
 
-    Pooling acts on the last two axes; the leading axes are kept.
+    Pooling acts on the last two axes; the leading axes are kept. Each spatial axis is
+    :func:`output_size` of the normalised options.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(..., H, W)``, H and W >= 1.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int, (int, int), ((int, int), (int, int)) or str
+        As for the pools: at most half the effective kernel per side.
+    dilation : int or (int, int)
+        Spacing of the window cells (max pooling).
+    ceil_mode : bool
+        Round the output size up, dropping a last window that would start inside the
+        right padding (PyTorch's rule).
+
+    Returns
+    -------
+    tuple of int
+        ``input_shape[:-2] + (Ho, Wo)``.
+
+    Raises
+    ------
+    TypeError
+        Non-integer sizes.
+    ValueError
+        Too much padding, or a window larger than the padded input (the message shows
+        the formula with these numbers).
+
+    See Also
+    --------
+    max_pool2d, avg_pool2d : The pools themselves.
+    output_size : One axis.
+    conv2d_output_shape : The same for conv2d.
 
     Examples
     --------

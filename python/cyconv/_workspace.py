@@ -1,11 +1,12 @@
-"""The bound on the scratch memory of the GEMM convolutions.
+"""The bound on the convolution engine's per-thread panels.
 
-The GEMM paths gather patches (im2col) into a workspace of at most this many bytes,
-blocking over images and, when one image does not fit, over output rows. A
-convolution whose single output row would not fit uses the direct kernel instead
-(whose scratch is a few input rows). In the rare geometry where neither fits (huge
-strides over huge padding) the call raises MemoryError before allocating anything, so
-the bound holds. The limit is process-wide.
+The engine (cyconv._engine) never builds a patch matrix for a whole image: each
+thread packs cache-sized panels of patches as it goes, so a call's extra memory is its
+output, a packed copy of the weights and these panels -- independent of the batch.
+The limit caps the panels of all threads together; the engine shrinks them to honour
+it, but never below one micro-panel per thread (a few KiB), so any limit (0, 1, 128,
+...) works, never fails and never changes a result (the panels' width is not part of
+any sum's order). The limit is process-wide.
 """
 
 from ._shapes import _int
@@ -15,12 +16,16 @@ _limit = _DEFAULT
 
 
 def get_workspace_limit():
-    """The most scratch memory, in bytes, one convolution call may allocate.
+    """The bytes of packed panels one convolution call may use (see the module docstring).
 
     Returns
     -------
     int
         The limit in bytes (default 64 MiB).
+
+    See Also
+    --------
+    set_workspace_limit : Change it.
 
     Examples
     --------
@@ -32,15 +37,15 @@ def get_workspace_limit():
 
 
 def set_workspace_limit(nbytes):
-    """Bound the scratch memory of the convolutions to ``nbytes`` bytes.
+    """Bound the convolution engine's per-thread panels to ``nbytes`` bytes in all.
 
-    Smaller limits trade speed for memory; results do not depend on the limit.
+    Smaller limits trade speed for memory; no limit fails, and results do not depend
+    on it. Below one micro-panel per thread the engine uses one micro-panel.
 
     Parameters
     ----------
     nbytes : int
-        The limit in bytes, >= 0 (0 forces the workspace-free direct kernels),
-        or None for the default of 64 MiB.
+        The limit in bytes, >= 0, or None for the default of 64 MiB.
 
     Returns
     -------
@@ -53,6 +58,10 @@ def set_workspace_limit(nbytes):
         If ``nbytes`` is not an integer.
     ValueError
         If ``nbytes`` is negative.
+
+    See Also
+    --------
+    get_workspace_limit : The limit in force.
 
     Examples
     --------

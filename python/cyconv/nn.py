@@ -112,14 +112,17 @@ class Parameter:
 
     @property
     def shape(self):
+        """``data.shape``."""
         return self.data.shape
 
     @property
     def dtype(self):
+        """``data.dtype``."""
         return self.data.dtype
 
     @property
     def size(self):
+        """``data.size``, the number of values."""
         return self.data.size
 
     def zero_grad(self):
@@ -141,9 +144,15 @@ class Module:
         return self.forward(x)
 
     def forward(self, x):
+        """The layer's output for the input ``x``; remembers what ``backward`` needs."""
         raise NotImplementedError
 
     def backward(self, grad, *, input_grad=True):
+        """Backpropagate ``grad``, the loss gradient with respect to the layer's output.
+
+        Adds the parameters' gradients to their ``.grad`` and returns the gradient with
+        respect to the layer's input (``None`` with ``input_grad=False``, which skips it).
+        """
         raise NotImplementedError
 
     def parameters(self):

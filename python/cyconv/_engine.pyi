@@ -1,0 +1,13 @@
+# Stub for the compiled convolution engine (cyconv._engine).
+# Internal API: see the docstrings in src/_engine.pyx and the design in src/engine/engine.h.
+import numpy as np
+
+KERNEL_SETS: tuple[str, ...]
+_Geom = tuple[int, int, int, int, int, int, int, int, int, int]
+_Blocks = tuple[int, int, int, int, int]
+
+def supported_kernels() -> tuple[str, ...]: ...
+def kernel_info() -> tuple[str, _Blocks, _Blocks]: ...
+def _select_for_tests(name: str) -> str: ...
+def conv2d_forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray,
+                   geom: _Geom, groups: int, nhwc: bool, limit: int, _path: int = 0) -> int: ...

@@ -1,0 +1,80 @@
+/* Depthwise kernels with the sums of VL outputs in one vector register, for the SIMD
+ * kernel sets: included after dw_tpl.h (whose portable versions, DW_NAME(dw_row) and
+ * DW_NAME(dw_pos), handle strides != 1 and the edge outputs) with the macros of
+ * ukr_simd_tpl.h and DWS_NAME(name). Each output's taps are summed in tap order with
+ * fused multiply-adds in both the vector and the edge code, as in the portable version. */
+
+static void DWS_NAME(dw_row)(cyc_int wo, cyc_int sw, int ntaps, const cyc_dw_tap *taps,
+                             const void *wt_, const void *bias_, void *out_) {
+    if (sw != 1 || wo < VL) {
+        DW_NAME(dw_row)(wo, sw, ntaps, taps, wt_, bias_, out_);
+        return;
+    }
+    const T *wt = (const T *)wt_;
+    const T bias = bias_ ? *(const T *)bias_ : (T)0;
+    T *out = (T *)out_;
+    /* [olo, ohi): columns where every tap that reads a row reads inside it */
+    cyc_int olo = 0, ohi = wo;
+    for (int t = 0; t < ntaps; t++) {
+        if (!taps[t].row)
+            continue;
+        if (taps[t].lo > olo) olo = taps[t].lo;
+        if (taps[t].hi < ohi) ohi = taps[t].hi;
+    }
+    /* vectors over [olo, ohi); the last one overlaps its neighbour instead of leaving a
+     * scalar tail (an output's sum does not depend on the vector that computes it) */
+    const int vec = ohi - olo >= VL;
+    if (vec) {
+        for (cyc_int ow = olo;; ow += VL) {
+            if (ow > ohi - VL)
+                ow = ohi - VL;
+            VEC acc = VSET1(bias);
+            for (int t = 0; t < ntaps; t++) {
+                const T *row = (const T *)taps[t].row;
+                const VEC wv = VSET1(wt[t]);
+                acc = VFMA(wv, row ? VLOAD(row + ow + taps[t].off) : VZERO(), acc);
+            }
+            VSTORE(out + ow, acc);
+            if (ow == ohi - VL)
+                break;
+        }
+    }
+    /* the edges: one output at a time, taps in order */
+    for (cyc_int ow = 0; ow < wo; ow++) {
+        if (vec && ow == olo)
+            ow = ohi;
+        if (ow >= wo)
+            break;
+        T a = bias;
+        for (int t = 0; t < ntaps; t++) {
+            const T *row = (const T *)taps[t].row;
+            const T v = row && ow >= taps[t].lo && ow < taps[t].hi ? row[ow + taps[t].off] : (T)0;
+            a = SFMA(wt[t], v, a);
+        }
+        out[ow] = a;
+    }
+}
+
+static void DWS_NAME(dw_pos)(cyc_int c_n, int ntaps, const void *const *src, const void *wt_,
+                             const void *bias_, void *out_) {
+    const T *wt = (const T *)wt_;
+    const T *bias = (const T *)bias_;
+    T *out = (T *)out_;
+    if (c_n < VL) {
+        DW_NAME(dw_pos)(c_n, ntaps, src, wt_, bias_, out_);
+        return;
+    }
+    for (cyc_int c0 = 0;; c0 += VL) {
+        if (c0 > c_n - VL)
+            c0 = c_n - VL;  /* the last vector overlaps its neighbour */
+        VEC acc = bias ? VLOAD(bias + c0) : VZERO();
+        for (int t = 0; t < ntaps; t++) {
+            const T *s = (const T *)src[t];
+            const VEC wv = VLOAD(wt + t * c_n + c0);
+            acc = VFMA(wv, s ? VLOAD(s + c0) : VZERO(), acc);
+        }
+        VSTORE(out + c0, acc);
+        if (c0 == c_n - VL)
+            break;
+    }
+}
