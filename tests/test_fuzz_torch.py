@@ -16,7 +16,7 @@ number of cases and fails listing every disagreement with the seed that reproduc
 Non-finite values next to zero padding (issue 12, defect 4) are a class of their own:
 SPEC says padding behaves as stored zeros (``0 * inf`` is NaN), which the convolution code
 before the engine (issue 8) gets wrong on its direct path. Those cases are drawn only by the
-tests guarded with ``NEEDS_ENGINE``.
+tests guarded with ``NEEDS_ENGINE`` (forward) and ``NEEDS_ENGINE_BACKWARD`` (weight gradients).
 """
 
 import importlib.util
@@ -34,6 +34,20 @@ F = torch.nn.functional
 NEEDS_ENGINE = pytest.mark.skipif(importlib.util.find_spec("cyconv._engine") is None,
                                   reason="needs the conv engine (issue 8)")
 HAVE_ENGINE = importlib.util.find_spec("cyconv._engine") is not None
+
+
+def _engine_has_backward():
+    if not HAVE_ENGINE:
+        return False
+    from cyconv import _engine
+
+    return hasattr(_engine, "conv2d_backward")
+
+
+# The engine's forward landed first (e1); its gradients (e2) add _engine.conv2d_backward.
+HAVE_ENGINE_BACKWARD = _engine_has_backward()
+NEEDS_ENGINE_BACKWARD = pytest.mark.skipif(not HAVE_ENGINE_BACKWARD,
+                                           reason="needs the conv engine's backward (issue 8)")
 
 DTYPES = (np.float32, np.float64)
 EPS = {np.dtype(np.float32): 2.0 ** -23, np.dtype(np.float64): 2.0 ** -52}
@@ -411,6 +425,7 @@ CASES = {
 }
 # The ops in whose cases non-finite values can meet zero padding (defect 4).
 PAD_NONFINITE_OPS = ("conv2d", "conv2d_backward", "conv_transpose2d_backward", "correlate_convolve")
+BACKWARD_PAD_OPS = ("conv2d_backward", "conv_transpose2d_backward")  # weight gradients
 
 
 def _op_of(seed, rng=None):
@@ -453,8 +468,9 @@ def test_fuzz_fixed_seeds(op):
     assert not failures, f"{len(failures)} of {ran} cases disagree with PyTorch:\n" + "\n".join(failures[:10])
 
 
-@NEEDS_ENGINE
-@pytest.mark.parametrize("op", PAD_NONFINITE_OPS)
+@pytest.mark.parametrize("op", [
+    pytest.param(op, marks=NEEDS_ENGINE_BACKWARD if op in BACKWARD_PAD_OPS else NEEDS_ENGINE)
+    for op in PAD_NONFINITE_OPS])
 def test_fuzz_nonfinite_next_to_zero_padding(op):
     # Defect 4: only seeds that put a NaN/inf where it meets zero padding.
     ran, failures = _run_seeds(op, range(4 * SEEDS_PER_OP), pad_nonfinite=True)
@@ -463,7 +479,7 @@ def test_fuzz_nonfinite_next_to_zero_padding(op):
 
 
 # The two shapes of defect 4, as fixed cases (they fail on the pre-engine code).
-@pytest.mark.parametrize("groups", [1, pytest.param(2, marks=NEEDS_ENGINE)])  # 2: depthwise, the
+@pytest.mark.parametrize("groups", [1, pytest.param(2, marks=NEEDS_ENGINE_BACKWARD)])  # 2: depthwise, the
 @pytest.mark.parametrize("dtype", DTYPES)                                     # old direct path
 def test_inf_grad_output_next_to_zero_padding(dtype, groups):
     x = np.ones((1, 2, 3, 3), dtype)
@@ -504,9 +520,11 @@ def test_fuzz_time_budget():
     failures = []
     seed = first
     while time.monotonic() < deadline:
-        pad = HAVE_ENGINE and seed % 4 == 3  # a quarter of the seeds: defect 4's class
+        pad_ops = [op for op in PAD_NONFINITE_OPS
+                   if (HAVE_ENGINE_BACKWARD if op in BACKWARD_PAD_OPS else HAVE_ENGINE)]
+        pad = bool(pad_ops) and seed % 4 == 3  # a quarter of the seeds: defect 4's class
         rng = np.random.default_rng([1, seed])
-        op = PAD_NONFINITE_OPS[int(rng.integers(len(PAD_NONFINITE_OPS)))] if pad else None
+        op = pad_ops[int(rng.integers(len(pad_ops)))] if pad else None
         try:
             what = fuzz_case(seed, op, pad)
         except Disagreement as e:
