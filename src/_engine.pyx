@@ -147,3 +147,6 @@ def conv2d_forward(cnp.ndarray x, cnp.ndarray w, object bias, cnp.ndarray y, tup
     if rc == CYC_NOMEM:
         raise MemoryError("conv2d: out of memory for the engine's packed panels")
     return used
+
+
+include "_engine_backward.pxi"

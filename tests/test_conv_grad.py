@@ -15,7 +15,7 @@ from reference_conv_grad import (  # noqa: E402
 )
 
 import cyconv  # noqa: E402
-import cyconv._convolution_grad as grad_mod  # noqa: E402
+from engine_routes import engine_route, kernel_sets  # noqa: E402
 from cyconv import conv2d_backward, conv_transpose2d  # noqa: E402
 from cyconv._shapes import _padding  # noqa: E402
 
@@ -32,19 +32,12 @@ def _geometry(w_shape, stride, padding, dilation):
     return stride, _padding(padding, w_shape[2:], dilation), dilation
 
 
-@pytest.fixture(params=["auto", "direct", "gemm", "gemm-rows"])
-def strategy(request, monkeypatch):
-    """Run a test under each kernel strategy: the automatic choice, the workspace-free
-    direct kernels (a zero workspace limit), GEMM blocks over images, and GEMM blocks of
-    a few output rows (a tiny workspace)."""
-    if request.param == "direct":
-        monkeypatch.setattr(grad_mod, "get_workspace_limit", lambda: 0)
-    elif request.param == "gemm":
-        monkeypatch.setattr(grad_mod, "_DIRECT_MAX_TAPS", 0)
-    elif request.param == "gemm-rows":
-        monkeypatch.setattr(grad_mod, "_DIRECT_MAX_TAPS", 0)
-        monkeypatch.setattr(grad_mod, "_BLOCK_BYTES", 1)
-    return request.param
+@pytest.fixture(params=["auto", "gemm", "portable", "avx2"])
+def strategy(request):
+    """Run a test on each engine route: the automatic choice, every geometry on the GEMM
+    drivers (also those the direct loops serve), and the portable and AVX2 kernel sets
+    (the automatic choice is the best the CPU has)."""
+    yield from engine_route(request.param)
 
 
 # (x shape, weight shape, stride, padding, dilation, groups, padding_mode)
@@ -300,29 +293,23 @@ def test_thread_counts_agree(cfg):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())
 
 
-@pytest.mark.parametrize("stride,entry,plan", [
-    (1, "gemm_backward_wide", (1, 3)),  # 3 output rows of 32 (padded) columns
-    (2, "gemm_backward", (1, 8)),  # 8 output rows of 15 columns
-])
-def test_workspace_is_bounded(monkeypatch, stride, entry, plan):
-    """With a small limit the GEMM paths work in row blocks; the result does not change."""
+@pytest.mark.parametrize("stride", [1, 2])
+def test_workspace_limit_changes_nothing(stride):
+    """The engine's panels are per thread and cache-sized: any workspace limit gives the
+    same bits."""
     rng = np.random.default_rng(10)
-    cfg = ((2, 4, 30, 30), (5, 4, 3, 3), stride, 1, 1, 1, "zeros")  # 30 <= _WIDE_MAX_WO
+    cfg = ((2, 4, 30, 30), (5, 4, 3, 3), stride, 1, 1, 1, "zeros")
     x, w, gy, geo, kwargs = _random_case(cfg, rng)
     want = conv2d_grads_ref(gy, x, w, *geo)
-    seen = []
-    real = getattr(grad_mod._conv_grad, entry)
-
-    def spy(*args):
-        seen.append(args[7:9])
-        return real(*args)
-
-    monkeypatch.setattr(grad_mod._conv_grad, entry, spy)
-    monkeypatch.setattr(grad_mod, "get_workspace_limit", lambda: 36 * 30 * 8 * 4)
-    got = conv2d_backward(gy, x, w, **kwargs)
-    assert seen == [plan]
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    base = conv2d_backward(gy, x, w, **kwargs)
+    old = cyconv.set_workspace_limit(36 * 30 * 8 * 4)
+    try:
+        got = conv2d_backward(gy, x, w, **kwargs)
+    finally:
+        cyconv.set_workspace_limit(old)
+    for a, b, r in zip(got, base, want):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------
@@ -418,26 +405,18 @@ def test_reference_transposed_matches_reference_gradient():
     np.testing.assert_allclose(xt, dx, rtol=1e-13)
 
 
-@pytest.mark.parametrize("variant", ["avx2", "baseline"])
+@pytest.mark.parametrize("variant", kernel_sets())
 @pytest.mark.parametrize("cfg", CONFIGS[::3], ids=_ids)
-def test_kernel_builds_agree(cfg, variant, strategy, monkeypatch):
-    """Both compiled builds of the gradient kernels (AVX2+FMA and the x86-64 baseline)."""
-    from cyconv import _conv_grad
-
-    from cyconv import _dispatch
-
-    if variant == "avx2":
-        kernels = pytest.importorskip("cyconv._conv_grad_avx2")
-        if not _dispatch._cpu_has_avx2_fma():
-            pytest.skip("this CPU has no AVX2+FMA")
-    else:
-        kernels = _conv_grad
-    monkeypatch.setattr(grad_mod, "_conv_grad", kernels)
+def test_kernel_builds_agree(cfg, variant):
+    """Every kernel set the CPU runs (portable C, AVX2+FMA, AVX-512F), on both routes."""
     rng = np.random.default_rng(13)
     x, w, gy, geo, kwargs = _random_case(cfg, rng, np.float32)
-    got = conv2d_backward(gy, x, w, **kwargs)
-    for g, r in zip(got, conv2d_grads_ref(gy, x, w, *geo)):
-        np.testing.assert_allclose(g, r, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(r).max()))
+    want = conv2d_grads_ref(gy, x, w, *geo)
+    for route in (variant, "gemm"):
+        for _ in engine_route(route):
+            got = conv2d_backward(gy, x, w, **kwargs)
+            for g, r in zip(got, want):
+                np.testing.assert_allclose(g, r, rtol=2e-5, atol=2e-5 * max(1.0, np.abs(r).max()))
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_ids)

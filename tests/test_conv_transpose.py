@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_conv_grad import conv2d_fast_ref, conv_transpose2d_ref  # noqa: E402
 
-import cyconv._convolution_grad as grad_mod  # noqa: E402
+from engine_routes import engine_route  # noqa: E402
 from cyconv import conv2d_backward, conv_transpose2d  # noqa: E402
 from cyconv._shapes import _padding  # noqa: E402
 
@@ -20,14 +20,9 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-@pytest.fixture(params=["auto", "direct", "gemm-rows"])
-def strategy(request, monkeypatch):
-    if request.param == "direct":
-        monkeypatch.setattr(grad_mod, "get_workspace_limit", lambda: 0)
-    elif request.param == "gemm-rows":
-        monkeypatch.setattr(grad_mod, "_DIRECT_MAX_TAPS", 0)
-        monkeypatch.setattr(grad_mod, "_BLOCK_BYTES", 1)
-    return request.param
+@pytest.fixture(params=["auto", "gemm", "portable", "avx2"])
+def strategy(request):
+    yield from engine_route(request.param)
 
 
 # (x shape, weight shape (C_in, C_out/groups, kh, kw), stride, padding, output_padding, dilation, groups)

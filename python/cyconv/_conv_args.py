@@ -101,7 +101,7 @@ def conv_setup(x, weight, bias, *, stride, padding, dilation, groups, padding_mo
         nchw_shape = x.shape[:-3] + (x.shape[-1],) + x.shape[-3:-1]
     else:
         nchw_shape = x.shape
-    lead, hw = _check_conv_shapes(nchw_shape, weight.shape, groups, "input", "weight")
+    lead, hw = _check_conv_shapes(nchw_shape, weight.shape, groups, "input", "weight", layout)
     c_out = weight.shape[0]
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")

@@ -1,75 +1,41 @@
 """Gradients of conv2d (``conv2d_backward``) and its adjoint, ``conv_transpose2d``.
 
-Both reduce to the same two computations on canonical arrays:
+Both are the engine's (``cyconv._engine``, src/engine/conv_backward.h), one kernel call
+for every requested gradient, NCHW or NHWC natively:
 
-* the input gradient: every grad_output value, times every weight tap, added back onto
-  the input cell the forward pass read it from (``weight^T @ grad_output`` and col2im);
-* the weight gradient: grad_output correlated with the (padded) input, summed over
-  the batch (``grad_output @ im2col(x)^T``).
+* the input gradient: ``weight^T x grad_output`` through the engine's packed GEMM, the
+  products scatter-added onto the input cells they came from (col2im) as each block is
+  finished; tiles of (image, group, input channels) own their part of the result;
+* the weight gradient: ``grad_output x patches^T`` summed over images and positions,
+  the patches gathered while packing (implicit im2col, padding as stored zeros); the sum
+  runs in chunks fixed by the problem alone, added in order, so that the result is the
+  same bits for every thread count;
+* the bias gradient: a float64 sum per channel, in a fixed order;
+* one input channel per group with few output channels (depthwise, single-channel
+  images): direct loops, same rules.
 
 A transposed convolution is exactly the input gradient of the convolution with the
-same stride, padding, dilation and groups, so it shares that code. Non-zero padding
-modes run on the padded input (``conv_setup`` pads it); the gradient of the padded
-input is then folded back onto the cells each padded cell copies (the adjoint of
-``np.pad``). The kernels live in ``cyconv._conv_grad`` (``_conv_grad_avx2`` on CPUs
-with AVX2+FMA); the strategies:
-
-* direct (no workspace): one input channel per group with few (output channel, tap)
-  pairs -- depthwise, single-channel images, tiny problems -- one OpenMP task per
-  input channel computes both gradients while its planes are in cache; also whenever
-  one output row's columns would not fit :func:`cyconv.get_workspace_limit`;
-* GEMM: blocks of images (or of one image's output rows) whose columns fit the
-  workspace; ``np.matmul`` (NumPy's threaded BLAS) for the products, the gathers and
-  scatters on the calling thread between them (OpenMP workers spinning next to BLAS's
-  threads slow both down). 1x1 convolutions use the arrays themselves as columns;
-  stride-1 convolutions with narrow outputs use "wide" rows (contiguous gathers);
-* the bias gradient: a sum over N, H, W per channel, accumulated in float64;
-* tiny problems (one input channel per group, few multiply-adds: all per-call
-  overhead) run the fused per-input-channel direct kernel, one pass for every
-  requested gradient. The common call (ndarrays of one float dtype, int options;
-  ``cyconv._fastpath.fast_geometry``) skips ``conv_setup`` altogether.
+same stride, padding, dilation and groups (its bias the initial value), so it is the
+same kernel call. Non-zero padding modes run on the padded input (``conv_setup`` pads
+it); the gradient of the padded input is then folded back onto the cells each padded
+cell copies (the adjoint of ``np.pad``). The common call (ndarrays of one float dtype,
+int options; ``cyconv._fastpath.fast_geometry``) skips ``conv_setup`` altogether.
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
-from . import _runtime
+from . import _engine
 from ._arrays import as_array, canonical, check_size, compute_dtypes
-from ._conv_args import PADDING_MODES, conv_setup, fast_geometry
-from ._dispatch import load_kernels
-from ._shapes import _AXES, _int, _padding, _pair, _spatial
-from ._workspace import get_workspace_limit
-
-_conv_grad = load_kernels("_conv_grad")
+from ._conv_args import PADDING_MODES, conv_setup, fast_geometry, padding_mode_of
+from ._shapes import _AXES, _check_conv_shapes, _conv_out_hw, _int, _padding, _pair, _spatial
 
 __all__ = ["Conv2dGradients", "conv2d_backward", "conv_transpose2d"]
 
 _COMPUTE_NAMES = ("input", "weight", "bias")
-
-# A GEMM block's column workspace, at most (cache-friendly; bounded by the workspace limit).
-_BLOCK_BYTES = 1 << 20
-# A 1x1 convolution with at least this many output positions per image runs one GEMM
-# per image on the arrays themselves (no gathering into blocks).
-_POINTWISE_PER_IMAGE = 128
-# Stride 1: GEMMs on rows widened to the padded width (contiguous gathers, a little
-# more GEMM work) when that is at most this factor wider than the output, and the
-# output rows are narrow enough that per-row overheads dominate the plain gather.
-_WIDE_MAX = 1.5
-_WIDE_MAX_WO = 40
-# Threads of the gather/scatter kernels between the GEMMs (0: all). One: NumPy's BLAS
-# threads the GEMMs, and alternating between its pool and OpenMP's on few cores makes
-# each pool's idle-spinning threads slow the other down.
-_GEMM_KERNEL_THREADS = 1
-# One input channel per group with at most this many (output channel, tap) pairs per
-# input cell: the direct kernels beat a GEMM whose inner dimension is that thin.
-_DIRECT_MAX_TAPS = 32
-
-
-# A backward with fewer multiply-adds than this is all per-call overhead (_fast_gradients).
-_TINY_BACKWARD = 1 << 14
-
 _ALL = frozenset(_COMPUTE_NAMES)
+_LAYOUTS = ("NCHW", "NHWC")
 
 
 class Conv2dGradients(NamedTuple):
@@ -100,120 +66,45 @@ def _compute_set(compute):
     return frozenset(names)
 
 
-def _plan(n_img, k, ho, wo, itemsize, pointwise, direct):
-    """How to run one backward: None for the direct kernels, else (nb, rows) GEMM blocks."""
-    limit = get_workspace_limit()
-    if direct or k * wo * itemsize > limit:
-        return None
-    target = min(limit, _BLOCK_BYTES)
-    plane = ho * wo
-    max_cols = max(wo, target // (k * itemsize))
-    if pointwise and plane >= _POINTWISE_PER_IMAGE:
-        return 1, ho  # the columns are the input itself: no workspace at all
-    if plane <= max_cols:
-        nb = max(1, min(n_img, max_cols // plane))
-        return nb, ho
-    if pointwise:
-        return 1, ho  # the columns are the input itself: no workspace at all
-    return 1, max(1, max_cols // wo)
+def _nhwc_of(layout):
+    """True for 'NHWC', False for 'NCHW'; anything else is an error."""
+    if layout == "NCHW" and type(layout) is str:
+        return False
+    if not isinstance(layout, str):
+        raise TypeError(f"layout must be a string, 'NCHW' or 'NHWC', got {layout!r} of type {type(layout).__name__}")
+    if layout == "NHWC":
+        return True
+    raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
 
 
-def _gradients(gy, x, weight, image_hw, groups, geom, want_input, want_weight, want_bias):
-    """(dx, dweight, dbias) on canonical 4-D arrays; dx has spatial shape image_hw.
+def _to_nchw_shape(shape):
+    """The (N, C, H, W) / (C, H, W) reading of an NHWC / HWC shape (for the checks)."""
+    if len(shape) == 4:
+        return (shape[0], shape[3], shape[1], shape[2])
+    if len(shape) == 3:
+        return (shape[2], shape[0], shape[1])
+    return tuple(shape)
 
-    ``x`` (needed only for the weight gradient) is already padded for non-zero
-    padding modes; geom = (kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo).
+
+def _to_nhwc_shape(shape):
+    if len(shape) == 4:
+        return (shape[0], shape[2], shape[3], shape[1])
+    return (shape[1], shape[2], shape[0])
+
+
+def _gradients(gy, x, weight, groups, geom, want, nhwc=False):
+    """(dx, dweight, dbias) on canonical 4-D arrays in one engine call; dx has x's shape.
+
+    ``x`` is already padded for non-zero padding modes; geom = (kh, kw, sh, sw, dh, dw,
+    pad_top, pad_left, ho, wo).
     """
-    n_img, c_out, ho, wo = gy.shape
-    cin_g, kh, kw = weight.shape[1:]
     dtype = gy.dtype
-    dx = dweight = dbias = None
-    if want_input:
-        shape = (n_img, cin_g * groups) + tuple(image_hw)
-        check_size(shape, dtype.itemsize, "the input gradient")
-        dx = np.zeros(shape, dtype)
-    if n_img == 0:
-        return (dx, np.zeros(weight.shape, dtype) if want_weight else None,
-                np.zeros(c_out, dtype) if want_bias else None)
-    if want_weight:
-        dweight = np.empty(weight.shape, dtype)
-    if want_bias:
-        dbias = np.empty(c_out, dtype)
-    if not (want_input or want_weight):
-        if want_bias:
-            _conv_grad.bias_grad(gy, dbias)
-        return dx, dweight, dbias
-    _, _, sh, sw, _, _, pt, pl, _, _ = geom
-    pointwise = (kh, kw, sh, sw, pt, pl) == (1, 1, 1, 1, 0, 0) and tuple(image_hw) == (ho, wo)
-    direct = cin_g == 1 and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
-    plan = _plan(n_img, cin_g * kh * kw, ho, wo, dtype.itemsize, pointwise, direct)
-    if plan is None:
-        threads = _runtime.get_num_threads()
-        acc = tot = None
-        if cin_g == 1 and cin_g * groups >= 2 * threads:
-            # one task per input channel: both gradients while its planes are in cache
-            tot = np.empty((threads, (c_out // groups) * (kh * kw + 1)))
-        elif want_weight:
-            acc = np.empty((threads, kh * kw * wo), dtype)
-        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, acc, tot, groups, geom)
-    else:
-        with np.errstate(all="ignore"):  # matmul's inf*0 warnings: the direct kernels are silent
-            _gemm_gradients(gy, x if want_weight else None, weight, dx, dweight, groups, geom,
-                            plan, pointwise)
-        if want_bias:  # on this thread too: OpenMP workers would spin into the next BLAS call
-            _conv_grad.bias_grad(gy, dbias, _GEMM_KERNEL_THREADS)
+    dx = np.empty(x.shape, dtype) if "input" in want else None
+    dweight = np.empty(weight.shape, dtype) if "weight" in want else None
+    dbias = np.empty(weight.shape[0], dtype) if "bias" in want else None
+    if dx is not None or dweight is not None or dbias is not None:
+        _engine.conv2d_backward(gy, x, weight, dx, dweight, dbias, geom, groups, nhwc)
     return dx, dweight, dbias
-
-
-def _fast_gradients(gy, x, weight, groups, geom, want):
-    """:func:`_gradients` for conv2d_backward; tiny problems in one kernel pass.
-
-    ``x`` is canonical (and already padded for non-zero padding modes: dx has its
-    shape). A tiny direct-kernel problem is all per-call overhead: rather than the
-    separate input, weight and bias kernels (three passes, a per-thread row
-    workspace), the fused per-input-channel kernel computes every requested gradient
-    in one pass. Both of conv2d_backward's routes come here, so that they agree to
-    the last bit.
-    """
-    want_input, want_weight, want_bias = "input" in want, "weight" in want, "bias" in want
-    n_img, c_out, ho, wo = gy.shape
-    cin_g, kh, kw = weight.shape[1], geom[0], geom[1]
-    if (
-        cin_g == 1 and n_img and (want_input or want_weight)
-        and (c_out // groups) * kh * kw <= _DIRECT_MAX_TAPS
-        and n_img * c_out * ho * wo * kh * kw < _TINY_BACKWARD
-    ):
-        dtype = gy.dtype
-        dx = np.zeros(x.shape, dtype) if want_input else None
-        dweight = np.empty(weight.shape, dtype) if want_weight else None
-        dbias = np.empty(c_out, dtype) if want_bias else None
-        tot = np.empty((1, (c_out // groups) * (kh * kw + 1)))  # one row: one thread
-        _conv_grad.direct_backward(gy, x, weight, dx, dweight, dbias, None, tot, groups, geom)
-        return dx, dweight, dbias
-    return _gradients(gy, x, weight, x.shape[2:], groups, geom,
-                      want_input, want_weight, want_bias)
-
-
-def _gemm_gradients(gy, x, weight, dx, dweight, groups, geom, plan, pointwise):
-    """The GEMM strategies of :func:`_gradients`: plain or "wide" rows, ``plan`` blocks."""
-    n_img, _, ho, wo = gy.shape
-    cin_g, kh, kw = weight.shape[1:]
-    _, _, sh, sw, _, dwl, _, _, _, _ = geom
-    wide_w = wo + dwl * (kw - 1)
-    nb, rows = plan
-    if (
-        sh == sw == 1 and not pointwise and wo <= _WIDE_MAX_WO and wide_w <= _WIDE_MAX * wo
-        # Wide rows multiply the discarded columns' zeros with real cells: inf*0 would be
-        # NaN where the true gradient is finite. A sum is finite iff no inf/NaN (or it
-        # overflowed: then the plain path, which is right anyway).
-        and (x is None or np.isfinite(np.add.reduce(x, axis=None)))
-        and (dx is None or np.isfinite(np.add.reduce(weight, axis=None)))
-    ):
-        nb, rows = _plan(n_img, cin_g * kh * kw, ho, wide_w, gy.dtype.itemsize, False, False)
-        _conv_grad.gemm_backward_wide(gy, x, weight, dx, dweight, groups, geom, nb, rows)
-    else:
-        _conv_grad.gemm_backward(gy, x, weight, dx, dweight, groups, geom, nb, rows, pointwise,
-                                 _GEMM_KERNEL_THREADS)
 
 
 def _fold_mode_padding(dxp, mode, pads, hw):
@@ -239,7 +130,7 @@ def _fold_mode_padding(dxp, mode, pads, hw):
 
 
 def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros", compute=_COMPUTE_NAMES):
+                    padding_mode="zeros", compute=_COMPUTE_NAMES, layout="NCHW"):
     """Gradients of :func:`cyconv.conv2d` with respect to its input, weight and bias.
 
     Given ``grad_output`` = dL/dy for ``y = conv2d(x, weight, bias, ...)``, returns
@@ -263,6 +154,10 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     compute : iterable of str, optional
         Which of ``'input'``, ``'weight'``, ``'bias'`` to compute (a single name may be
         passed as a string). Default: all three.
+    layout : {'NCHW', 'NHWC'}, optional
+        The layout of ``grad_output``, ``x`` and the input gradient: ``'NHWC'`` means
+        ``(N, H, W, C)`` (or ``(H, W, C)``), computed natively. The weight and its
+        gradient keep ``(C_out, C_in/groups, kh, kw)``.
 
     Returns
     -------
@@ -304,7 +199,7 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     """
     want = _compute_set(compute)
     if (type(grad_output) is np.ndarray and type(x) is np.ndarray and type(padding_mode) is str
-            and padding_mode == "zeros"):
+            and padding_mode == "zeros" and layout == "NCHW" and type(layout) is str):
         # The common call needs no normalisation (see fast_geometry): straight to the kernels.
         one = x.ndim == 3  # one (C, H, W) image: a batch of one
         x4 = x[np.newaxis] if one else x
@@ -316,11 +211,15 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
             and gy4.shape == (x4.shape[0], weight.shape[0], geom[8], geom[9])
             and gy4.flags.c_contiguous
         ):
-            dx, dweight, dbias = _fast_gradients(gy4, x4, weight, groups, geom, want)
+            dx, dweight, dbias = _gradients(gy4, x4, weight, groups, geom, want)
             return Conv2dGradients(dx[0] if one and dx is not None else dx, dweight, dbias)
+    nhwc = _nhwc_of(layout)
     gy = as_array(grad_output, "grad_output")
-    s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
-                   groups=groups, padding_mode=padding_mode, extra_arrays=(gy,))
+    if nhwc:
+        s = _nhwc_setup(x, weight, stride, padding, dilation, groups, padding_mode, gy)
+    else:
+        s = conv_setup(x, weight, None, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups, padding_mode=padding_mode, extra_arrays=(gy,))
     expected = s.out_shape if s.batched else s.out_shape[1:]
     if gy.shape != expected:
         raise ValueError(
@@ -329,18 +228,72 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
     gy4 = canonical(gy if s.batched else gy[np.newaxis], s.compute_dtype)
     (pt, _), (pl, _) = s.padding
     kh, kw = s.weight.shape[2:]
-    geom = (kh, kw) + s.stride + s.dilation + (pt, pl) + gy4.shape[2:]
-    dx, dweight, dbias = _fast_gradients(gy4, s.x, s.weight, s.groups, geom, want)
+    geom = (kh, kw) + s.stride + s.dilation + (pt, pl) + (gy4.shape[1:3] if nhwc else gy4.shape[2:])
+    dx, dweight, dbias = _gradients(gy4, s.x, s.weight, s.groups, geom, want, nhwc)
     if dx is not None:
         if s.mode_padding != ((0, 0), (0, 0)):
+            hw = s.input_shape[1:3] if nhwc else s.input_shape[2:]
             with np.errstate(all="ignore"):  # the folded sums may meet inf + -inf
-                dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, s.input_shape[2:])
+                if nhwc:
+                    dx = np.ascontiguousarray(_fold_mode_padding(
+                        dx.transpose(0, 3, 1, 2), s.padding_mode, s.mode_padding, hw).transpose(0, 2, 3, 1))
+                else:
+                    dx = _fold_mode_padding(dx, s.padding_mode, s.mode_padding, hw)
         if not s.batched:
             dx = dx[0]
     rt = s.result_dtype
     if rt != s.compute_dtype:
         dx, dweight, dbias = (None if a is None else a.astype(rt) for a in (dx, dweight, dbias))
     return Conv2dGradients(dx, dweight, dbias)
+
+
+class _NHWCSetup(NamedTuple):
+    x: np.ndarray  # (N, H', W', C_in): canonical, already padded unless mode is 'zeros'
+    weight: np.ndarray
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    padding_mode: str
+    mode_padding: tuple
+    out_shape: tuple  # (N, Ho, Wo, C_out)
+    batched: bool
+    input_shape: tuple  # the user's (N, H, W, C_in)
+    compute_dtype: np.dtype
+    result_dtype: np.dtype
+
+
+def _nhwc_setup(x, weight, stride, padding, dilation, groups, padding_mode, gy):
+    """conv_setup for NHWC arrays: the same checks on the NCHW reading of the shapes,
+    the arrays kept (and padded) in their own layout."""
+    x = as_array(x, "input")
+    weight = as_array(weight, "weight")
+    stride = _pair(stride, "stride")
+    dilation = _pair(dilation, "dilation")
+    groups = _int(groups, "groups")
+    mode = padding_mode_of(padding_mode)
+    lead, hw = _check_conv_shapes(_to_nchw_shape(x.shape), weight.shape, groups, "input", "weight",
+                                  "NHWC")
+    kernel = weight.shape[2:]
+    pads = _padding(padding, kernel, dilation)
+    out_hw = _conv_out_hw(hw, kernel, stride, pads, dilation)
+    compute_dtype, result_dtype = compute_dtypes(x, weight, gy)
+    c_out = weight.shape[0]
+    check_size(lead + (c_out,) + out_hw, compute_dtype.itemsize, "the result")
+    batched = x.ndim == 4
+    x4 = x if batched else x[np.newaxis]
+    input_shape = x4.shape
+    x4 = canonical(x4, compute_dtype)
+    mode_pads = ((0, 0), (0, 0))
+    if mode != "zeros" and pads != ((0, 0), (0, 0)):
+        from ._conv_args import _check_mode_padding
+
+        _check_mode_padding(mode, pads, hw)
+        x4 = np.pad(x4, ((0, 0),) + pads + ((0, 0),), mode=PADDING_MODES[mode])
+        mode_pads, pads = pads, ((0, 0), (0, 0))
+    return _NHWCSetup(x4, canonical(weight, compute_dtype), stride, pads, dilation, groups, mode,
+                      mode_pads, (input_shape[0],) + out_hw + (c_out,), batched, input_shape,
+                      compute_dtype, result_dtype)
 
 
 def _transpose_axis(n, k, s, pad, d, op, axis):
@@ -355,7 +308,7 @@ def _transpose_axis(n, k, s, pad, d, op, axis):
 
 
 def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_padding=0,
-                     dilation=1, groups=1):
+                     dilation=1, groups=1, layout="NCHW"):
     """Transposed convolution: the adjoint of :func:`cyconv.conv2d` w.r.t. its input.
 
     PyTorch's semantics: every input value, times the kernel, is added onto a
@@ -389,11 +342,15 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
         the same output size).
     groups : int
         ``C_in`` and ``C_out`` are split into ``groups`` independent groups.
+    layout : {'NCHW', 'NHWC'}, optional
+        The layout of ``x`` and the result (``'NHWC'``: ``(N, H, W, C)``, computed
+        natively); the weight keeps ``(C_in, C_out/groups, kh, kw)``.
 
     Returns
     -------
     ndarray
-        ``(N, C_out, Ho, Wo)`` (or ``(C_out, Ho, Wo)``), dtype as for conv2d.
+        ``(N, C_out, Ho, Wo)`` (or ``(C_out, Ho, Wo)``; NHWC: ``(N, Ho, Wo, C_out)``),
+        dtype as for conv2d.
 
     Raises
     ------
@@ -421,6 +378,7 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
     >>> conv_transpose2d(x, k, stride=2, output_padding=1).shape
     (1, 1, 5, 5)
     """
+    nhwc = _nhwc_of(layout)
     x = as_array(x, "input")
     weight = as_array(weight, "weight")
     arrays = [x, weight]
@@ -443,7 +401,8 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
         raise ValueError(f"groups must be >= 1, got {groups}")
     if min(weight.shape) < 1:
         raise ValueError(f"weight has an empty axis: shape {weight.shape}")
-    c_in = x.shape[-3]
+    xshape = _to_nchw_shape(x.shape) if nhwc else x.shape
+    c_in = xshape[-3]
     if weight.shape[0] != c_in:
         raise ValueError(
             f"input has {c_in} channels but weight (C_in, C_out/groups, kh, kw) has shape "
@@ -454,7 +413,7 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
     c_out = weight.shape[1] * groups
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")
-    hw = _spatial(x.shape, "input")
+    hw = _spatial(xshape, "input")
     kernel = weight.shape[2:]
     pads = _padding(padding, kernel, dilation)
     for op, s, d, axis in zip(output_padding, stride, dilation, _AXES):
@@ -468,14 +427,17 @@ def conv_transpose2d(x, weight, /, bias=None, *, stride=1, padding=0, output_pad
 
     compute_dtype, result_dtype = compute_dtypes(*arrays)
     batched = x.ndim == 4
+    n_img = xshape[0] if batched else 1
+    out_shape = (n_img,) + out_hw + (c_out,) if nhwc else (n_img, c_out) + out_hw
+    check_size(out_shape, compute_dtype.itemsize, "the result")
     x4 = canonical(x if batched else x[np.newaxis], compute_dtype)
     w = canonical(weight, compute_dtype)
+    b = None if bias is None else canonical(bias, compute_dtype)
     geom = tuple(kernel) + stride + dilation + (pads[0][0], pads[1][0]) + tuple(hw)
-    # The transposed input plays the part of conv2d's grad_output, weight that of its weight.
-    y = _gradients(x4, None, w, out_hw, groups, geom, True, False, False)[0]
-    if bias is not None:
-        with np.errstate(all="ignore"):  # inf + -inf is NaN silently, as in conv2d
-            y += canonical(bias, compute_dtype)[:, None, None]
+    # The transposed input plays the part of conv2d's grad_output, weight that of its
+    # weight, the bias that of the input gradient's initial value.
+    y = np.empty(out_shape, compute_dtype)
+    _engine.conv2d_backward(x4, None, w, y, None, None, geom, groups, nhwc, b)
     if not batched:
         y = y[0]
     return y.astype(result_dtype, copy=False)
