@@ -486,10 +486,12 @@ def test_inf_grad_output_next_to_zero_padding(dtype, groups):
     w = np.ones((2, 2 // groups, 3, 3), dtype)
     gy = np.zeros((1, 2, 3, 3), dtype)
     gy[0, :, 0, 0] = np.inf  # the corner output: its window reads the zero padding
+    # The padding stored (F.pad): PyTorch's own padding=1 gives 0 here in float32 depthwise
+    # (its depthwise kernel skips the padding), NaN elsewhere; SPEC's rule is the stored zeros.
     xt, wt = t(x).requires_grad_(True), t(w).requires_grad_(True)
-    F.conv2d(xt, wt, padding=1, groups=groups).backward(t(gy))
+    F.conv2d(F.pad(xt, (1, 1, 1, 1)), wt, groups=groups).backward(t(gy))
     got = cyconv.conv2d_backward(gy, x, w, padding=1, groups=groups)
-    assert np.isnan(wt.grad.numpy()).any()  # PyTorch: 0 * inf = NaN from the padding
+    assert np.isnan(wt.grad.numpy()).any()  # 0 * inf = NaN from the padding
     compare(got.weight, wt.grad.numpy(), 9, "weight gradient")
     compare(got.input, xt.grad.numpy(), 9, "input gradient")
 

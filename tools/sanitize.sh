@@ -99,9 +99,13 @@ grep -q "heap-buffer-overflow" "$WORK/selfcheck.log" || { cat "$WORK/selfcheck.l
 
 say "pytest ${*:--x} (log: $WORK/pytest.log)"
 # From a copy of tests/ outside the source tree, so that the installed (sanitized) package
-# is the one imported; pyproject.toml carries the pytest settings, README.md its examples.
+# is the one imported (pyproject.toml carries the pytest settings; README.md, docs/ and
+# benchmarks/ are read by their tests), never python/cyconv.
 rm -rf "$WORK/run" && mkdir "$WORK/run"
-cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/README.md" "$WORK/run/"
+for item in tests pyproject.toml README.md docs benchmarks; do   # what tests read beside them
+  [ -e "$ROOT/$item" ] && cp -r "$ROOT/$item" "$WORK/run/"
+done
+rm -rf "$WORK/run/docs/_build"
 cd "$WORK/run"
 set +e
 # --capture=sys: pytest captures Python's sys.stdout/stderr only, so a sanitizer report (C
