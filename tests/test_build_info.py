@@ -51,7 +51,9 @@ def test_openmp_and_threads_lines():
         assert re.fullmatch(r"OpenMP [\d.]+ \(\w+.*\)", cfg["openmp"].strip()), cfg["openmp"]
     else:
         assert cfg["openmp"].strip() == "none (one thread)"
-    m = re.fullmatch(r"(\d+) \(of (\d+) processors\)", cfg["threads"].strip())
+    # e.g. "2 (of 2 processors, at most 64)"; notes (OMP_NUM_THREADS clamped, forked child) may follow
+    m = re.fullmatch(r"(\d+) \(of (\d+) processors, at most (\d+)(, .*)?\)", cfg["threads"].strip())
     assert m, cfg["threads"]
     assert int(m[1]) == cyconv.get_num_threads() >= 1
     assert int(m[2]) >= 1
+    assert int(m[3]) >= max(64, int(m[2]))

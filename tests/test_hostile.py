@@ -819,11 +819,16 @@ def test_shape_functions_hostile():
 # ---------------------------------------------------------------------------------------
 # Overflow, enormous sizes, hangs: in a child interpreter with at most 4 GiB of address
 # space and a timeout. Every case must end in the stated outcome, never a crash.
+# Under AddressSanitizer (tools/sanitize.sh preloads libasan) an address-space cap would stop
+# the child at start (ASan reserves terabytes of shadow memory): the child gets ASan's own
+# cap on each allocation instead (an impossible one is then a MemoryError, as with the rlimit).
+_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 _PRELUDE = """
-import sys, numpy as np
+import os, sys, numpy as np
 try:
     import resource
-    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 except (ImportError, AttributeError, ValueError, OSError):  # no address-space cap here
     pass
 from cyconv import *
@@ -940,6 +945,9 @@ def _run_isolated(cases, timeout=60):
         body += f"r = outcome(lambda: {expr})\n"
         body += f"print({name!r}, repr(r.tolist() if isinstance(r, np.ndarray) else r), flush=True)\n"
     env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1")
+    if _ASAN:
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":allocator_may_return_null=1:max_allocation_size_mb=4096")
     p = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True,
                        timeout=timeout, env=env)
     out = {}

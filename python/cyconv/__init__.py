@@ -6,6 +6,8 @@ gradients of all of them, as compiled Cython kernels under a thin, validating AP
 
 __version__ = "0.1.0"
 
+# _config first: it bounds OMP_NUM_THREADS before any OpenMP module loads the runtime.
+from . import _config  # noqa: F401, I001
 from ._adaptive_pooling import adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d
 from ._config import get_num_threads, set_num_threads, show_config
 from ._convolution import conv2d, convolve2d, correlate2d

@@ -122,6 +122,36 @@ def _overlaps(a, b):
         return True
 
 
+# Beyond this many elements, an out= whose strides do not nest is refused rather than
+# checked element by element (the exact check needs 8 bytes per element).
+_EXACT_OVERLAP_CHECK_MAX = 1 << 22
+
+
+def _self_overlapping(a):
+    """True when two elements of ``a`` share a byte (a zero-stride or as_strided view).
+
+    Strides that nest (each, sorted, at least the span of the smaller ones: every view made
+    by slicing, transposing or reshaping) cannot overlap. Other strides are checked exactly
+    from the elements' byte offsets, up to _EXACT_OVERLAP_CHECK_MAX elements.
+    """
+    if a.size <= 1 or a.flags.c_contiguous or a.flags.f_contiguous:
+        return False
+    span = a.itemsize
+    for stride, n in sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1):
+        if stride < span:
+            break
+        span += stride * (n - 1)
+    else:
+        return False
+    if a.size > _EXACT_OVERLAP_CHECK_MAX:
+        return True
+    offsets = np.zeros((), np.int64)
+    for n, st in zip(a.shape, a.strides):
+        offsets = np.add.outer(offsets, np.arange(n, dtype=np.int64) * st)
+    offsets = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(offsets) < a.itemsize))
+
+
 def result_buffer(out, shape, compute_dtype, dtype, inputs, name="out"):
     """Where a kernel writes: a fresh array, ``out`` itself, or a scratch array.
 
@@ -135,12 +165,25 @@ def result_buffer(out, shape, compute_dtype, dtype, inputs, name="out"):
         return np.empty(shape, compute_dtype), None
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if type(out) is not np.ndarray:
+        # Subclasses (np.matrix, np.memmap, ...) are written through a base-class view and
+        # returned themselves, as NumPy's ufuncs do; a mask could not be honoured.
+        if isinstance(out, np.ma.MaskedArray):
+            raise TypeError(f"{name} must not be a masked array (its mask would be ignored); "
+                            f"pass {name}.data or a plain numpy.ndarray")
+        view = out.view(np.ndarray)
+        buf, _ = result_buffer(view, shape, compute_dtype, dtype, inputs, name)
+        return buf, out
     if out.shape != shape:
         raise ValueError(f"{name} has shape {out.shape}, expected the result shape {shape}")
     if out.dtype.newbyteorder("=") != dtype:  # a byte-swapped out of the right type is fine
         raise ValueError(f"{name} has dtype {out.dtype}, expected the result dtype {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+    if _self_overlapping(out):
+        raise ValueError(
+            f"{name}'s elements overlap each other (strides {out.strides} for shape {out.shape}, "
+            "e.g. a zero-stride or as_strided view); pass an array whose elements are distinct")
     for arr in inputs:
         if arr is not None and _overlaps(out, arr):
             raise ValueError(f"{name} overlaps an input array; pass a separate output buffer")
@@ -153,6 +196,6 @@ def finish(buffer, out, result_dtype):
     """Cast the kernel's buffer to the result dtype and place it in ``out``."""
     if out is None:
         return buffer if buffer.dtype == result_dtype else buffer.astype(result_dtype)
-    if buffer is not out:
+    if buffer is not out and buffer.base is not out:  # (not out's base-class view)
         out[...] = buffer
     return out
