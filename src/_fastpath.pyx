@@ -32,7 +32,7 @@ cdef inline bint _canonical4(object a, cnp.PyArray_Descr* dt):
     cdef cnp.ndarray arr = <cnp.ndarray>a
     if cnp.PyArray_DESCR(arr) != dt or cnp.PyArray_NDIM(arr) != 4:
         return False
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
         return False
     cdef cnp.npy_intp* d = cnp.PyArray_DIMS(arr)
     cdef int i
@@ -57,7 +57,8 @@ def fast_geometry(x, weight, stride, padding, dilation, groups):
     if dt != <cnp.PyArray_Descr*>_F32 and dt != <cnp.PyArray_Descr*>_F64:
         return None
     cdef cnp.ndarray xa = <cnp.ndarray>x
-    if cnp.PyArray_NDIM(xa) != 4 or not cnp.PyArray_IS_C_CONTIGUOUS(xa):
+    if (cnp.PyArray_NDIM(xa) != 4 or not cnp.PyArray_IS_C_CONTIGUOUS(xa)
+            or not cnp.PyArray_ISALIGNED(xa)):
         return None
     if not (PyLong_CheckExact(stride) and PyLong_CheckExact(padding)
             and PyLong_CheckExact(dilation) and PyLong_CheckExact(groups)):

@@ -95,10 +95,18 @@ def compute_dtypes(*arrays):
 
 
 def canonical(arr, dtype):
-    """C-contiguous, native byte order, of ``dtype``; no copy when already so."""
+    """C-contiguous, aligned, native byte order, of ``dtype``; no copy when already so.
+
+    (``np.ascontiguousarray`` keeps a contiguous array whose data pointer is not a
+    multiple of its item size, e.g. a ``np.frombuffer`` view at an odd offset; the
+    kernels' vector loads need aligned items, so such an array is copied.)
+    """
     if type(arr) is np.ndarray and arr.dtype is dtype and arr.ndim and arr.flags.c_contiguous:
-        return arr  # already canonical (the common case), without a call into NumPy
-    return np.ascontiguousarray(arr, dtype=dtype)
+        if arr.flags.aligned:
+            return arr  # already canonical (the common case), without a call into NumPy
+        return np.array(arr, order="C")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr if arr.flags.aligned else np.array(arr, order="C")
 
 
 def check_size(shape, itemsize, what):
@@ -187,7 +195,7 @@ def result_buffer(out, shape, compute_dtype, dtype, inputs, name="out"):
     for arr in inputs:
         if arr is not None and _overlaps(out, arr):
             raise ValueError(f"{name} overlaps an input array; pass a separate output buffer")
-    if out.flags.c_contiguous and out.dtype.isnative and dtype == compute_dtype:
+    if out.flags.c_contiguous and out.flags.aligned and out.dtype.isnative and dtype == compute_dtype:
         return out, out
     return np.empty(shape, compute_dtype), out
 

@@ -162,7 +162,7 @@ def _conv2d_fast(x, weight, bias, stride, padding, dilation, groups):
     dt = x.dtype
     if bias is not None and (
         type(bias) is not np.ndarray or bias.dtype is not dt or bias.shape != (weight.shape[0],)
-        or not bias.flags.c_contiguous
+        or not (bias.flags.c_contiguous and bias.flags.aligned)
     ):
         return None
     buf = np.empty((x.shape[0], weight.shape[0], geom[8], geom[9]), dt)

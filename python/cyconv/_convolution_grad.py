@@ -198,6 +198,7 @@ def conv2d_backward(grad_output, x, weight, /, *, stride=1, padding=0, dilation=
             and gy4.dtype is x.dtype
             and gy4.shape == (x4.shape[0], weight.shape[0], geom[8], geom[9])
             and gy4.flags.c_contiguous
+            and gy4.flags.aligned
         ):
             dx, dweight, dbias = _gradients(gy4, x4, weight, groups, geom, want)
             return Conv2dGradients(dx[0] if one and dx is not None else dx, dweight, dbias)

@@ -467,7 +467,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1)):
         )
     cdt, rdt = compute_dtypes(g)
     check_size(shape, cdt.itemsize, "the gradient")
-    ic = np.ascontiguousarray(idx, _I64)
+    ic = canonical(idx, _I64)
     if idx.dtype.kind == "u" and idx.dtype.itemsize == 8 and idx.size:
         # uint64 values >= 2**63 would wrap to negative int64 (and be reported as such).
         ic = np.where(idx > np.iinfo(np.int64).max, -1, ic).astype(_I64)
