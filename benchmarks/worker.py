@@ -8,7 +8,7 @@ while another is timed; before each timed sample it also waits until no thread o
 worker is runnable (``Worker.quiet``: OpenMP, OpenBLAS and ONNX Runtime threads spin for a while
 after a call), so one library's pool never runs while another is timed.
 
-Protocol (pickle over the worker's stdin/stdout; the worker's own stdout is redirected to its
+Protocol (pickle over the worker's stdin/stdout, replies as length-prefixed frames; the worker's own stdout is redirected to its
 log so that a library's print cannot corrupt it):
 
 * ``("prepare", label, case)`` -> build the callable, call it once (the result, in NCHW form, is
@@ -102,7 +102,8 @@ def serve(lib, threads):
     sys.path.insert(0, HERE)
 
     def reply(obj):
-        pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(8, "little") + data)  # one length-prefixed frame
         out.flush()
 
     try:
@@ -200,6 +201,7 @@ class Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      env=full_env, cwd=HERE)
         self.info = None
+        self._buf = bytearray()
 
     def ready(self, timeout=180):
         """Wait for the worker's hello (its library imported); returns its facts."""
@@ -216,15 +218,30 @@ class Worker:
         return self.proc.pid
 
     def _recv(self, timeout):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            self.close()
-            raise WorkerDied(f"{self.lib} worker did not answer within {timeout:.0f} s; killed")
-        try:
-            return pickle.load(self.proc.stdout)
-        except (EOFError, pickle.UnpicklingError) as exc:
-            rc = self.proc.wait(timeout=5)
-            raise WorkerDied(f"{self.lib} worker died (exit {rc}){self._tail()}") from exc
+        """The worker's next frame (8-byte length + pickle), read from the raw pipe.
+
+        The frames are read with os.read into our own buffer: a buffered file's read-ahead
+        could hold the next frame where select() does not see it, and wait for nothing.
+        """
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            if len(self._buf) >= 8:
+                size = int.from_bytes(self._buf[:8], "little")
+                if len(self._buf) >= 8 + size:
+                    frame = bytes(self._buf[8:8 + size])
+                    del self._buf[:8 + size]
+                    return pickle.loads(frame)
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, left))
+            if not ready:
+                self.close()
+                raise WorkerDied(f"{self.lib} worker did not answer within {timeout:.0f} s; killed")
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                rc = self.proc.wait(timeout=5)
+                raise WorkerDied(f"{self.lib} worker died (exit {rc}){self._tail()}")
+            self._buf += chunk
 
     def _tail(self):
         try:
