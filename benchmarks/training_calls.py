@@ -5,7 +5,7 @@
 Every call (the loops' shapes, batch 32 of 8x8 images) is timed 5 times per sample, at one
 thread and then at the default count, cycling through all calls per repetition so that load
 bursts hit every call alike. Prints the multiply-adds (MACs) of one pass, median and minimum
-ms per call, and the ratio of the medians. NOTES-nn.md has a run with its load.
+ms per call, and the ratio of the medians. dev-notes/nn.md has a run with its load.
 """
 import os, sys, time, statistics
 import numpy as np

@@ -4,7 +4,7 @@
 # a small max_pool2d ran 17x slower on two threads than on one). So a call runs on the
 # calling thread, with no parallel region at all, below POOL_PARALLEL_MIN elements touched,
 # and above it uses at most one thread per POOL_PARALLEL_MIN elements.
-# POOL_PARALLEL_MIN was measured with benchmarks/pool_threads.py (NOTES-pools.md).
+# POOL_PARALLEL_MIN was measured with benchmarks/pool_threads.py (dev-notes/pools.md).
 
 cdef enum:
     POOL_PARALLEL_MIN = 1 << 21

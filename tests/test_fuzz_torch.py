@@ -408,7 +408,7 @@ def case_avg_pool2d(rng, dtype, pad_nonfinite):
         return None
     k, s, _, p, padding, ceil_mode, shape = _pool_geometry(rng, dilated=False)
     cip = bool(rng.random() < 0.5)
-    div = int(rng.choice([1, 2, 7])) if rng.random() < 0.2 else None  # SPEC: any nonzero (see NOTES-rel)
+    div = int(rng.choice([1, 2, 7])) if rng.random() < 0.2 else None  # SPEC: any nonzero (see dev-notes/rel.md)
     x = rng.standard_normal(shape).astype(dtype)
     x, _ = sprinkle(rng, x)
     what = f"avg_pool2d x{shape} k={k} s={s} p={padding!r} ceil={ceil_mode} cip={cip} div={div} {np.dtype(dtype)}"

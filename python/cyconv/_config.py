@@ -62,7 +62,7 @@ else:
     from . import _runtime
 if _runtime.get_num_threads() > MAX_THREADS:
     # The OpenMP runtime was loaded before cyconv (by another library) and had already read
-    # the environment: bound this (the importing) thread at least. See NOTES-rel.md.
+    # the environment: bound this (the importing) thread at least. See dev-notes/rel.md.
     _runtime.set_num_threads(MAX_THREADS)
 
 

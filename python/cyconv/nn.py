@@ -134,7 +134,7 @@ def _layout_repr(layer):
 # Linear's products. NumPy's BLAS (OpenBLAS in NumPy's wheels) wakes its own thread pool
 # for a product of more than 4 * 65536 multiply-adds; between cyconv's OpenMP kernels those
 # threads and cyconv's spin against each other (measured: a 32x256 @ 256x128 product that
-# takes 0.03 ms on one thread took 7-23 ms inside the training loop, NOTES-nn.md). Products
+# takes 0.03 ms on one thread took 7-23 ms inside the training loop, dev-notes/nn.md). Products
 # up to _SMALL_PRODUCT are therefore run as a stack of row blocks below that threshold (one
 # np.matmul call: NumPy loops over the stack in C, BLAS keeps each block on the calling
 # thread, at full single-thread speed); larger ones are worth BLAS's threads.
@@ -170,7 +170,7 @@ def _matmul(a, b):
     """The matrix products of :class:`Linear` (forward and both gradients), 2-D ``a @ b``.
 
     The one place that chooses how they run: switch to ``_matmul_cyconv`` when its
-    measurements win (NOTES-nn.md).
+    measurements win (dev-notes/nn.md).
     """
     return _matmul_blas(a, b)
 

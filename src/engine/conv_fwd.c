@@ -19,7 +19,7 @@
 #undef DT
 
 /* The direct depthwise path where it beats the GEMM (measured single-threaded, AVX-512
- * and portable: cog 1 2-3x faster, cog 2 ~10% faster, cog 4 1.5x slower; NOTES-e1-forward.md):
+ * and portable: cog 1 2-3x faster, cog 2 ~10% faster, cog 4 1.5x slower; dev-notes/e1-forward.md):
  * one input channel per group and few outputs per group (NCHW), exactly one (NHWC). */
 #define CYC_DIRECT_MAX_COUT 2
 
