@@ -31,8 +31,10 @@ static void DW_NAME(dw_row)(cyc_int wo, cyc_int sw, int ntaps, const cyc_dw_tap 
             if (hi < lo) hi = lo;
             for (cyc_int e = 0; e < lo; e++) acc[e] += z;
             if (sw == 1) {
-                const T *s = row + (o0 + taps[t].off);
-                for (cyc_int e = lo; e < hi; e++) acc[e] += wv * s[e];
+                if (lo < hi) {  /* (row is NULL for a tap that reads only padding) */
+                    const T *s = row + (o0 + taps[t].off);
+                    for (cyc_int e = lo; e < hi; e++) acc[e] += wv * s[e];
+                }
             } else {
                 for (cyc_int e = lo; e < hi; e++) acc[e] += wv * row[(o0 + e) * sw + taps[t].off];
             }
