@@ -14,6 +14,9 @@ import cyconv
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 
+pytestmark = pytest.mark.skipif(not (BENCH / "run.py").exists(),
+                                reason="benchmarks/ not beside the tests (installed-wheel run)")
+
 
 @pytest.fixture(scope="module")
 def bench_modules():
