@@ -390,11 +390,13 @@ cdef bint _narrow_block(
     cdef char* mem = <char*>malloc(nbytes)
     if mem == NULL:
         return False
-    cdef pool_t* T = <pool_t*>mem
-    cdef pool_t* OT = T + W * R
-    cdef Py_ssize_t* jloT = <Py_ssize_t*>(OT + Wo * n)
+    # the 8-byte index arrays first (malloc's alignment), then the values: a pool_t of 1, 2
+    # or 4 bytes before them would misalign them
+    cdef Py_ssize_t* jloT = <Py_ssize_t*>mem
     cdef Py_ssize_t* jhiT = jloT + kh
     cdef int64_t* IT = <int64_t*>(jhiT + kh)
+    cdef pool_t* T = <pool_t*>(IT + (Wo * n if ip != NULL else 0))
+    cdef pool_t* OT = T + W * R
     cdef const pool_t* xr
     for c in range(W):  # contiguous stores, reads strided by the (small) width
         xr = xp + ra * W + c
