@@ -732,7 +732,8 @@ static int FN(bw_data_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T *
                 /* the three taps of a kernel row in one pass over the dX row */
                 cyc_int jo[3], lo[3], hi[3];
                 for (int j = 0; j < 3; j++) {
-                    jo[j] = j * g->dw - g->pl;
+                    /* (saturated at W: a tap that far reads nothing, and j*dw may overflow) */
+                    jo[j] = (j && g->dw > (W + g->pl) / j) ? W : j * g->dw - g->pl;
                     lo[j] = jo[j] >= 0 ? 0 : -jo[j];
                     hi[j] = W - jo[j] < wo ? W - jo[j] : wo;
                     if (hi[j] < lo[j])
