@@ -746,6 +746,10 @@ static int FN(bw_data_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T *
                     if (hi[j] + jo[j] < yb) yb = hi[j] + jo[j];
                 }
                 for (cyc_int i = 0; i < g->kh; i++) {
+                    /* a row tap at or past the padded bottom reaches no dX row (and i*dh may
+                     * overflow for huge dilations): the later taps are further still */
+                    if (i && g->dh > (H + g->pt) / i)
+                        break;
                     const T w0 = wt[i * 3], w1 = wt[i * 3 + 1], w2 = wt[i * 3 + 2];
                     for (cyc_int oh = 0; oh < ho; oh++) {
                         const cyc_int ih = oh * g->sh - g->pt + i * g->dh;
