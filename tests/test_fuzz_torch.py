@@ -291,8 +291,17 @@ def _transpose_geometry(rng, dtype, adjoint=False):
 
 
 def _torch_transpose(c, xt, wt, bt):
-    full = F.conv_transpose2d(xt, wt, bt, stride=c["stride"], output_padding=c["output_padding"],
-                              dilation=c["dilation"], groups=c["groups"])
+    # PyTorch's oneDNN (mkldnn) float32 deconvolution multiplies the weights by the zeros it
+    # inserts between input pixels, so an inf weight leaks NaN into outputs no product of
+    # the definition reaches (seed 684817857: NaN at an output that only finite taps reach).
+    # Its native col2im path sums exactly the products of the definition: that is the oracle.
+    # (Set and restored by hand: mkldnn.flags() warns about TF32 on every call.)
+    was, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, False
+    try:
+        full = F.conv_transpose2d(xt, wt, bt, stride=c["stride"], output_padding=c["output_padding"],
+                                  dilation=c["dilation"], groups=c["groups"])
+    finally:
+        torch.backends.mkldnn.enabled = was
     (pt, pb), (pl, pr) = c["pads"]
     return full[:, :, pt:full.shape[2] - pb, pl:full.shape[3] - pr]
 
@@ -551,3 +560,9 @@ def test_fuzz_time_budget():
     print(f"\nfuzz: {total} cases in {budget:.0f} s from seed {first}; {per_class}; per op {per_op}; "
           f"{len(failures)} disagreements")
     assert not failures, f"{len(failures)} of {total} cases disagree with PyTorch:\n" + "\n".join(failures[:20])
+
+
+def test_transpose_inf_weight_reaches_only_its_own_outputs():
+    # The seed on which PyTorch's oneDNN float32 deconvolution put NaN where only finite
+    # taps reach (see _torch_transpose); cyconv must agree with the definition there.
+    assert fuzz_case(684817857, "conv_transpose2d") is not None
