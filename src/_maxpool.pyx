@@ -465,6 +465,45 @@ cdef inline void _forward_unit(
             _row_indices(xp, orow, irow, W, j0, j1, r0, krlo, krhi, dh, kw, sw, dw, pl, jlo, jhi)
 
 
+cdef inline void _work_unit(
+    Py_ssize_t u, bint narrow, Py_ssize_t nb, const pool_t* xp0, pool_t* op0, int64_t* ip0,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
+    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+    Py_ssize_t dh, Py_ssize_t dw, const Py_ssize_t* jlo, const Py_ssize_t* jhi,
+    const Py_ssize_t* kclo, const Py_ssize_t* kchi, bint fast2x2, bint small_kernel, int shift,
+) noexcept nogil:
+    """Work unit ``u`` of :func:`forward` (its docstring gives the units)."""
+    cdef Py_ssize_t p, i, b, rest
+    if narrow:
+        p = u // nb
+        b = u - p * nb
+        if not _narrow_block(xp0 + p * H * W, op0 + p * Ho * Wo,
+                             NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                             b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                             kh, kw, sh, sw, pt, pl, dh, dw):
+            _narrow_rows(xp0 + p * H * W, op0 + p * Ho * Wo,
+                         NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
+                         b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
+                         kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
+    elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
+        p = u // Ho
+        i = u - p * Ho
+        _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                      NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
+                      kh, kw, sh, sw, pt, pl, dh, dw, jlo, jhi,
+                      fast2x2, small_kernel, shift)
+    else:
+        p = u // (Ho * nb)
+        rest = u - p * (Ho * nb)
+        i = rest // nb
+        b = rest - i * nb
+        _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
+                      NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i,
+                      b * COLUMN_BLOCK, min(Wo, (b + 1) * COLUMN_BLOCK),
+                      kh, kw, sh, sw, pt, pl, dh, dw, jlo, jhi,
+                      fast2x2, small_kernel, shift)
+
+
 def forward(
     const pool_t[:, :, ::1] x, pool_t[:, :, ::1] out, int64_t[:, :, ::1] indices,
     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
@@ -480,7 +519,7 @@ def forward(
     """
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
-    cdef Py_ssize_t u, p, i, j, c0, rest, nb, units, b
+    cdef Py_ssize_t u, j, c0, nb, units
     cdef bint with_indices = indices is not None
     cdef int64_t* ip0 = NULL
     # tap numbers (kr << shift) + kc of the vectorisable index scan must be exact in float32
@@ -511,66 +550,14 @@ def forward(
         nb = (Wo + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     units = P * (nb if narrow else Ho * nb)
     with nogil:
-        if nt == 1:
+        if nt == 1:  # (no parallel region for a call that runs on the calling thread)
             for u in range(units):
-                if narrow:
-                    p = u // nb
-                    b = u - p * nb
-                    if not _narrow_block(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                         NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
-                                         b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
-                                         kh, kw, sh, sw, pt, pl, dh, dw):
-                        _narrow_rows(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                     NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
-                                     b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
-                                     kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
-                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
-                    p = u // Ho
-                    i = u - p * Ho
-                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
-                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
-                                  fast2x2, small_kernel, shift)
-                else:
-                    p = u // (Ho * nb)
-                    rest = u - p * (Ho * nb)
-                    i = rest // nb
-                    b = rest - i * nb
-                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i,
-                                  b * COLUMN_BLOCK, min(Wo, (b + 1) * COLUMN_BLOCK),
-                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
-                                  fast2x2, small_kernel, shift)
+                _work_unit(u, narrow, nb, xp0, op0, ip0, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl,
+                           dh, dw, &jlo[0], &jhi[0], kclo, kchi, fast2x2, small_kernel, shift)
         else:
             for u in prange(units, schedule="static", num_threads=nt):
-                if narrow:
-                    p = u // nb
-                    b = u - p * nb
-                    if not _narrow_block(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                         NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
-                                         b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
-                                         kh, kw, sh, sw, pt, pl, dh, dw):
-                        _narrow_rows(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                     NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Wo,
-                                     b * NARROW_ROWS, min(Ho, (b + 1) * NARROW_ROWS),
-                                     kh, sh, pt, dh, sw, pl, dw, kclo, kchi)
-                elif nb == 1:  # (integer divisions cost tens of cycles: one per unit)
-                    p = u // Ho
-                    i = u - p * Ho
-                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i, 0, Wo,
-                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
-                                  fast2x2, small_kernel, shift)
-                else:
-                    p = u // (Ho * nb)
-                    rest = u - p * (Ho * nb)
-                    i = rest // nb
-                    b = rest - i * nb
-                    _forward_unit(xp0 + p * H * W, op0 + p * Ho * Wo,
-                                  NULL if ip0 == NULL else ip0 + p * Ho * Wo, H, W, Ho, Wo, i,
-                                  b * COLUMN_BLOCK, min(Wo, (b + 1) * COLUMN_BLOCK),
-                                  kh, kw, sh, sw, pt, pl, dh, dw, &jlo[0], &jhi[0],
-                                  fast2x2, small_kernel, shift)
+                _work_unit(u, narrow, nb, xp0, op0, ip0, H, W, Ho, Wo, kh, kw, sh, sw, pt, pl,
+                           dh, dw, &jlo[0], &jhi[0], kclo, kchi, fast2x2, small_kernel, shift)
 
 
 cdef inline Py_ssize_t _zero_to(real_t* gi, Py_ssize_t zeroed, uint64_t a, Py_ssize_t HW) noexcept nogil:
