@@ -31,6 +31,8 @@ import cyconv
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from torch_padding import padding_arg, torch_pad  # noqa: E402
+
 NEEDS_ENGINE = pytest.mark.skipif(importlib.util.find_spec("cyconv._engine") is None,
                                   reason="needs the conv engine (issue 8)")
 HAVE_ENGINE = importlib.util.find_spec("cyconv._engine") is not None
@@ -51,7 +53,6 @@ NEEDS_ENGINE_BACKWARD = pytest.mark.skipif(not HAVE_ENGINE_BACKWARD,
 
 DTYPES = (np.float32, np.float64)
 EPS = {np.dtype(np.float32): 2.0 ** -23, np.dtype(np.float64): 2.0 ** -52}
-TORCH_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
 class Disagreement(AssertionError):
@@ -128,37 +129,6 @@ def sprinkle(rng, a, p=0.3):
     for i in rng.integers(a.size, size=int(rng.integers(1, 4))):
         a.flat[i] = rng.choice([np.nan, np.inf, -np.inf])
     return a, True
-
-
-def padding_arg(rng, k, d, strings=True):
-    """A padding argument and its ((top, bottom), (left, right)) meaning under SPEC."""
-    forms = ["int", "pair", "explicit", "same", "same_upper", "valid", "full"] if strings \
-        else ["int", "pair", "explicit"]
-    form = forms[int(rng.integers(len(forms)))]
-    totals = [dd * (kk - 1) for kk, dd in zip(k, d)]
-    if form == "int":
-        p = int(rng.integers(0, 4))
-        return p, ((p, p), (p, p))
-    if form == "pair":
-        p = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
-        return p, ((p[0], p[0]), (p[1], p[1]))
-    if form == "explicit":
-        p = tuple((int(rng.integers(0, 5)), int(rng.integers(0, 5))) for _ in range(2))
-        return p, p
-    if form == "same":
-        return "same", tuple((tt - tt // 2, tt // 2) for tt in totals)
-    if form == "same_upper":
-        return "same_upper", tuple((tt // 2, tt - tt // 2) for tt in totals)
-    if form == "full":
-        return "full", tuple((tt, tt) for tt in totals)
-    return "valid", ((0, 0), (0, 0))
-
-
-def torch_pad(x, pads, mode):
-    (pt, pb), (pl, pr) = pads
-    if not any((pt, pb, pl, pr)):
-        return x
-    return F.pad(x, (pl, pr, pt, pb), mode="constant" if mode == "zeros" else TORCH_MODE[mode])
 
 
 def conv_geometry(rng, dtype, modes=True):

@@ -20,11 +20,12 @@ import cyconv
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from torch_padding import padding_arg, torch_pad  # noqa: E402
+
 DTYPES = (np.float32, np.float64)
 # Relative error allowed per accumulated term (the bound grows like sqrt(terms) for
 # random-sign sums; the factor 8 absorbs BLAS reassociation).
 EPS = {np.float32: 8 * 2.0 ** -23, np.float64: 8 * 2.0 ** -52}
-TORCH_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
 def close(got, want, terms, dtype, what):
@@ -55,42 +56,13 @@ def maybe_strided(rng, a):
     return a[..., ::-1].copy()[..., ::-1]
 
 
-def conv_padding(rng, k, d):
-    """A random padding argument and its ((t, b), (l, r)) normalisation per SPEC."""
-    form = rng.choice(["int", "pair", "explicit", "same", "same_upper", "valid", "full"])
-    totals = [dd * (kk - 1) for kk, dd in zip(k, d)]
-    if form == "int":
-        p = int(rng.integers(0, 4))
-        return p, ((p, p), (p, p))
-    if form == "pair":
-        p = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
-        return p, ((p[0], p[0]), (p[1], p[1]))
-    if form == "explicit":
-        p = tuple((int(rng.integers(0, 5)), int(rng.integers(0, 5))) for _ in range(2))
-        return p, p
-    if form == "same":
-        return "same", tuple((tt - tt // 2, tt // 2) for tt in totals)
-    if form == "same_upper":
-        return "same_upper", tuple((tt // 2, tt - tt // 2) for tt in totals)
-    if form == "full":
-        return "full", tuple((tt, tt) for tt in totals)
-    return "valid", ((0, 0), (0, 0))
-
-
-def torch_pad(x, pads, mode):
-    (pt, pb), (pl, pr) = pads
-    if not any((pt, pb, pl, pr)):
-        return x
-    return F.pad(x, (pl, pr, pt, pb), mode="constant" if mode == "zeros" else TORCH_MODE[mode])
-
-
 def conv_config(rng, dtype, allow_modes=True):
     groups = int(rng.choice([1, 1, 2, 3]))
     cg, cog = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
     s = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
     d = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-    padding, pads = conv_padding(rng, k, d)
+    padding, pads = padding_arg(rng, k, d)
     mode = str(rng.choice(["zeros", "zeros", "reflect", "replicate", "circular"])) if allow_modes else "zeros"
     hw = []
     for kk, dd, (pb, pa) in zip(k, d, pads):
