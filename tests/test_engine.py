@@ -79,6 +79,11 @@ EDGE = [
     (2, 3, 12, 30, 5, 9, 11, 1, (1, 2), ((4, 4), (5, 5)), (1, 1)),   # NHWC runs merged over taps, K 297
     (37, 70, 1, 1, 45, 1, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1)),   # (N, C, 1, 1): a Linear layer
     (9, 12, 1, 1, 6, 1, 1, 3, (1, 1), ((0, 0), (0, 0)), (1, 1)),     # the same, grouped
+    # depthwise rows and channel runs wide enough for the vector kernels: 4 vectors in
+    # flight and a partial group of them, the last vector overlapping its neighbour
+    (2, 40, 5, 70, 40, 3, 3, 40, (1, 1), ((1, 1), (1, 1)), (1, 1)),  # 68 inner columns, 40 ch
+    (1, 17, 6, 18, 17, 3, 3, 17, (1, 1), ((1, 1), (1, 1)), (1, 1)),  # exactly 16 inner columns
+    (1, 130, 3, 35, 260, 3, 5, 130, (1, 1), ((0, 2), (2, 2)), (1, 2)),  # 2 outs per group, dilated
 ]
 
 

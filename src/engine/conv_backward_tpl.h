@@ -717,7 +717,7 @@ static int FN(bw_data_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T *
     const cyc_int G = g->groups, cog = g->c_out / G, taps = g->kh * g->kw;
     const cyc_int H = g->h, W = g->w, HW = H * W, ho = g->ho, wo = g->wo, P = ho * wo;
     const cyc_int sw = g->sw, tasks = g->n * G;
-    const int nt = cyc_threads_for((double)g->n * g->c_out * taps * P, tasks);
+    const int nt = cyc_threads_for(CYC_DIRECT_COST * g->n * g->c_out * taps * P, tasks);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (cyc_int task = 0; task < tasks; task++) {
         if (cyc_tile_skip(intr))
@@ -814,7 +814,7 @@ static int FN(bw_data_direct_nhwc)(const cyc_bwd_geom *g, const T *dy, const T *
     for (cyc_int oc = 0; oc < CO; oc++)
         for (cyc_int t = 0; t < taps; t++)
             wt[t * CO + oc] = w[oc * taps + t];
-    const int nt = cyc_threads_for((double)g->n * CO * taps * ho * wo, tasks);
+    const int nt = cyc_threads_for(CYC_DIRECT_COST * g->n * CO * taps * ho * wo, tasks);
     /* One output channel per input channel: a pixel all of whose taps read grad_output
      * is the kernel set's vectorised depthwise sum (dw_pos, taps in order); the pixels
      * at the borders, where some taps read nothing (no term, not a zero term), below. */
@@ -927,7 +927,7 @@ static int FN(bw_weight_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T
     const cyc_int G = g->groups, cog = g->c_out / G, taps = g->kh * g->kw;
     const cyc_int H = g->h, W = g->w, HW = H * W, ho = g->ho, wo = g->wo, P = ho * wo;
     const cyc_int sw = g->sw, CO = g->c_out;
-    const int nt = cyc_threads_for((double)g->n * CO * taps * P, CO);
+    const int nt = cyc_threads_for(CYC_DIRECT_COST * g->n * CO * taps * P, CO);
     int err = 0;
 #pragma omp parallel num_threads(nt)
     {
@@ -1018,7 +1018,7 @@ static int FN(bw_weight_direct_nhwc)(const cyc_bwd_geom *g, const T *dy, const T
         return -1;
     T *zeros = part + R * wsize;
     FN(bw_fill)(zeros, G, (T)0);
-    const int nt = cyc_threads_for((double)L * CO * taps, R);
+    const int nt = cyc_threads_for(CYC_DIRECT_COST * L * CO * taps, R);
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(dynamic, 1)
@@ -1087,7 +1087,7 @@ static double FN(bw_sum)(const T *restrict p, cyc_int count) {
 static int FN(bw_bias)(const cyc_bwd_geom *g, const T *dy, T *db) {
     const cyc_int CO = g->c_out, P = g->ho * g->wo, L = g->n * P;
     if (!g->nhwc) {
-        const int nt = cyc_threads_for((double)L * CO, CO);
+        const int nt = cyc_threads_for(CYC_DIRECT_COST * L * CO, CO);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (cyc_int oc = 0; oc < CO; oc++) {
             double s = 0;
@@ -1105,7 +1105,7 @@ static int FN(bw_bias)(const cyc_bwd_geom *g, const T *dy, T *db) {
     double *part = (double *)cyc_aligned_alloc((size_t)R * CO * sizeof(double));
     if (!part)
         return -1;
-    const int nt = cyc_threads_for((double)L * CO, R);
+    const int nt = cyc_threads_for(CYC_DIRECT_COST * L * CO, R);
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(dynamic, 1)

@@ -423,7 +423,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
     }
     const size_t scratch = (size_t)khw * (g->nhwc ? sizeof(void *) : sizeof(cyc_dw_tap));
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
-                          : cyc_threads_for(flops, tiles);
+                          : cyc_threads_for(CYC_DIRECT_COST * flops, tiles);
     int fail = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)

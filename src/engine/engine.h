@@ -261,6 +261,12 @@ static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) 
  * 1 below the measured threshold (a tiny call must not pay thread wake-ups). */
 int cyc_threads_for(double flops, cyc_int tiles);
 
+/* The grain is in the GEMM's multiply-adds. The direct loops (depthwise, bias, the
+ * direct gradients) do a multiply-add in about 8 times the GEMM's time (AVX-512 host, one
+ * thread: the depthwise 3x3 at 14 GFLOP/s against the engine's GEMM at ~100), so their
+ * multiply-adds count 8 times: each thread still gets the grain's time of work. */
+#define CYC_DIRECT_COST 8.0
+
 /* ---- convolution geometry and the forward driver ----------------------------------- */
 
 typedef struct {
