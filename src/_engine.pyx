@@ -45,6 +45,11 @@ cdef extern from "engine/engine.h" nogil:
     int cyc_conv2d_forward(int dtype, const cyc_conv_geom *g, const void *x, const void *w,
                            const void *bias, void *y, size_t ws_limit, int nthreads,
                            cyc_interrupt *intr, size_t *ws_bytes)
+    int cyc_threads_for(double flops, cyc_int tiles)
+    void cyc_team_arrived(double t0, int tid)
+    void cyc_set_busy(double seconds)
+    int cyc_machine_busy()
+    double cyc_now()
     enum:
         CYC_F32
         CYC_F64
@@ -88,6 +93,26 @@ def _select_for_tests(name):
     if cyc_select_kernels(name.encode()) != 0:
         raise ValueError(f"kernel set {name!r} is not available here")
     return old
+
+
+def _threads_for(double work, cyc_int tiles):
+    """The engine's thread count for a call of ``work`` GEMM multiply-adds in ``tiles``
+    tiles (tests of the grain and of the busy-machine mark)."""
+    return cyc_threads_for(work, tiles)
+
+
+def _set_busy(double seconds):
+    """Mark the machine busy for ``seconds`` (0: idle), as a late team thread would."""
+    cyc_set_busy(seconds)
+
+
+def _machine_busy():
+    return bool(cyc_machine_busy())
+
+
+def _team_arrived(double delay, int tid):
+    """A team thread ``tid`` joining ``delay`` seconds after its region opened."""
+    cyc_team_arrived(cyc_now() - delay, tid)
 
 
 _select_at_import()

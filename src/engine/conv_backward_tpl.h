@@ -209,11 +209,13 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
         return -1;
     }
     const cyc_int tiles = g->n * nblk;
-    const int nt = cyc_threads_for((double)g->n * g->c_in * taps * cog * P, tiles);
+    const int nt = cyc_threads_for(cyc_gemm_work((double)g->n * g->c_in * taps * cog * P, cog), tiles);
     const size_t cbuf_bytes = (size_t)pblk * cbs * taps * sizeof(T);
     int err = 0;
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #pragma omp parallel num_threads(nt)
     {
+        CYC_TEAM_ARRIVE(team_t0);
         /* 1. W^T (NCHW, the A panels) or W (NHWC, the B panels), once per call. */
 #pragma omp for schedule(static)
         for (cyc_int b = 0; b < nblk; b++) {
@@ -592,10 +594,12 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
     if (!part)
         return -1;
     const cyc_int tasks = ntile * R;
-    const int nt = cyc_threads_for((double)L * g->c_out * ncols, tasks);
+    const int nt = cyc_threads_for(cyc_gemm_work((double)L * g->c_out * ncols, cog), tasks);
     int err = 0;
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #pragma omp parallel num_threads(nt)
     {
+        CYC_TEAM_ARRIVE(team_t0);
         cyc_workspace ws;
         const int ok = cyc_ws_init(&ws, uk, DT, 0, (int)nb, 1, 0) == 0;
         if (!ok) {
@@ -929,8 +933,10 @@ static int FN(bw_weight_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T
     const cyc_int sw = g->sw, CO = g->c_out;
     const int nt = cyc_threads_for(CYC_DIRECT_COST * g->n * CO * taps * P, CO);
     int err = 0;
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #pragma omp parallel num_threads(nt)
     {
+        CYC_TEAM_ARRIVE(team_t0);
         T *acc = (T *)cyc_aligned_alloc((size_t)(taps * wo + taps) * sizeof(T));
         if (!acc) {
 #pragma omp atomic write
@@ -1019,8 +1025,10 @@ static int FN(bw_weight_direct_nhwc)(const cyc_bwd_geom *g, const T *dy, const T
     T *zeros = part + R * wsize;
     FN(bw_fill)(zeros, G, (T)0);
     const int nt = cyc_threads_for(CYC_DIRECT_COST * L * CO * taps, R);
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #pragma omp parallel num_threads(nt)
     {
+        CYC_TEAM_ARRIVE(team_t0);
 #pragma omp for schedule(dynamic, 1)
         for (cyc_int r = 0; r < R; r++) {
             T *acc = part + r * wsize;
@@ -1106,8 +1114,10 @@ static int FN(bw_bias)(const cyc_bwd_geom *g, const T *dy, T *db) {
     if (!part)
         return -1;
     const int nt = cyc_threads_for(CYC_DIRECT_COST * L * CO, R);
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #pragma omp parallel num_threads(nt)
     {
+        CYC_TEAM_ARRIVE(team_t0);
 #pragma omp for schedule(dynamic, 1)
         for (cyc_int r = 0; r < R; r++) {
             double *restrict a = part + r * CO;

@@ -280,15 +280,17 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         ws_nc = NR;
     }
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
-                          : cyc_threads_for(flops, tiles);
+                          : cyc_threads_for(cyc_gemm_work(flops, cog), tiles);
     const int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
                           && g->pl == 0 && g->ho == g->h && g->wo == g->w;
     int fail = 0;
     size_t used = (size_t)G * wsz * item;
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
 #endif
     {
+        CYC_TEAM_ARRIVE(team_t0);
         cyc_workspace ws;
         int ok = cyc_ws_init(&ws, uk, DT, ws_mc, ws_nc, g->nhwc, 0) == 0;
         used += ws.bytes;
@@ -425,10 +427,12 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
     int nt = nthreads > 0 ? (tiles < nthreads ? (int)(tiles > 0 ? tiles : 1) : nthreads)
                           : cyc_threads_for(CYC_DIRECT_COST * flops, tiles);
     int fail = 0;
+    const double team_t0 = nt > 1 ? cyc_now() : 0.0;  /* see cyc_team_arrived */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) reduction(+:used) if(nt > 1)
 #endif
     {
+        CYC_TEAM_ARRIVE(team_t0);
         void *buf = cyc_aligned_alloc(scratch);
         used += scratch;
         if (!buf) {

@@ -261,11 +261,34 @@ static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) 
  * 1 below the measured threshold (a tiny call must not pay thread wake-ups). */
 int cyc_threads_for(double flops, cyc_int tiles);
 
+/* Team lateness (gemm.c): every thread of a parallel region calls cyc_team_arrived(t0,
+ * its thread number) first, t0 = cyc_now() read before the region; a late worker marks
+ * the machine busy for a while, and cyc_threads_for then uses a coarser grain.
+ * cyc_set_busy(s) marks it busy for s seconds (0: idle), for the tests. */
+void cyc_team_arrived(double t0, int tid);
+void cyc_set_busy(double seconds);
+int cyc_machine_busy(void);
+#ifdef _OPENMP
+#define CYC_TEAM_ARRIVE(t0) cyc_team_arrived((t0), omp_get_thread_num())
+#else
+#define CYC_TEAM_ARRIVE(t0) ((void)(t0))
+#endif
+
 /* The grain is in the GEMM's multiply-adds. The direct loops (depthwise, bias, the
  * direct gradients) do a multiply-add in about 8 times the GEMM's time (AVX-512 host, one
  * thread: the depthwise 3x3 at 14 GFLOP/s against the engine's GEMM at ~100), so their
  * multiply-adds count 8 times: each thread still gets the grain's time of work. */
 #define CYC_DIRECT_COST 8.0
+
+/* A GEMM driver's time grows with its packing too: a convolution gathers (forward, weight
+ * gradient) or scatters (input gradient) about flops / (output channels per group) panel
+ * elements, and one costs about 16 multiply-adds' time (LeNet conv2 on one thread: 0.37 ns
+ * per packed element against 0.027 ns per multiply-add). Thin products (LeNet's 6 or 16
+ * output channels) are mostly packing: their work is counted with it. */
+#define CYC_PACK_COST 16.0
+static inline double cyc_gemm_work(double flops, cyc_int cog) {
+    return flops * (1.0 + CYC_PACK_COST / (double)(cog > 0 ? cog : 1));
+}
 
 /* ---- convolution geometry and the forward driver ----------------------------------- */
 

@@ -135,16 +135,108 @@ double cyc_now(void) {
 #endif
 }
 
-/* Each thread of a call gets at least this many multiply-adds (the grain); smaller calls
+/* Each thread of a call gets at least this much work (the grain, in the GEMM's
+ * multiply-adds; see cyc_gemm_work and CYC_DIRECT_COST for the other loops); smaller calls
  * run on fewer threads, below twice the grain on one. On an idle 2-core machine a second
  * thread pays for itself from about 1 M multiply-adds (0.29 M: 13.6 us on one thread vs
- * 17.9 us on two; 1.2 M: 46.7 vs 39.3 us), but a team of two has to wait for the OS to run
- * its second thread, and on a busy machine (another process on the cores) that wait was
- * 27-90 ms per call: a small network's training loop, whose convolutions are 1-10 M
- * multiply-adds, ran 5-14x slower on two threads than on one. With an 8 M grain the same
- * loops ran within 1.07-1.74x of one thread, busy or not, and a call that gets a second
- * thread has >= 0.1 ms of work for each. */
+ * 17.9 us on two; 1.2 M: 46.7 vs 39.3 us); 8 M (about 0.1 ms) leaves a margin.
+ *
+ * A busy machine is different: a team of two has to wait for the OS to run its second
+ * thread, and with other processes on the cores that wait was 27-90 ms per call, so small
+ * calls ran 5-14x slower on two threads than on one (LeNet conv2, batch 64: 3.3 ms per call
+ * on two threads beside two busy processes, 1.3 ms on one). So the engine watches its
+ * teams: when threads join their parallel regions more than CYC_LATE_SECONDS after the
+ * call opened them CYC_LATE_CALLS times in a row, the machine is marked busy for a hold of
+ * CYC_HOLD_MIN seconds, doubled each time the mark is renewed right after it ran out (up to
+ * CYC_HOLD_MAX) and reset by an on-time join. One late join is no sign: a worker asleep after
+ * a pause takes up to a few ms to wake (3.3 ms measured in this VM, idle). While it is
+ * busy the grain is CYC_GRAIN_BUSY (about 1.3 ms): only calls long enough to absorb a late
+ * thread take a team (a ResNet block still does, and its teams keep the mark fresh). When
+ * the hold runs out the next calls take teams again and so probe the machine: a loop of
+ * back-to-back calls on an idle machine finds its workers awake and on time, and keeps
+ * them. The thread count never changes a result (see the drivers), only the time. */
 #define CYC_GRAIN_FLOPS (1 << 23)
+#define CYC_GRAIN_BUSY (1 << 26)
+#define CYC_LATE_SECONDS 2e-3
+#define CYC_LATE_CALLS 2
+#define CYC_HOLD_MIN 0.1
+#define CYC_HOLD_MAX 5.0
+
+static double cyc_busy_until = 0.0;
+static int cyc_late_calls = 0;  /* late arrivals in a row (an on-time one resets it) */
+static double cyc_hold = CYC_HOLD_MIN;
+
+/* A thread's first region is excused: creating the pool's threads (at the first parallel
+ * call, after a fork, when the thread count grows) takes time that says nothing of the
+ * machine's load. */
+#if defined(_MSC_VER)
+#define CYC_TLS __declspec(thread)
+#else
+#define CYC_TLS __thread
+#endif
+static CYC_TLS int cyc_joined_before = 0;
+
+void cyc_team_arrived(double t0, int tid) {
+    if (tid == 0)
+        return;
+    if (!cyc_joined_before) {
+        cyc_joined_before = 1;
+        return;
+    }
+    const double now = cyc_now();
+    int late_in_a_row;
+    if (now - t0 <= CYC_LATE_SECONDS) {  /* on time: forget the late ones, shortest hold */
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cyc_late_calls = 0;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cyc_hold = CYC_HOLD_MIN;
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+    late_in_a_row = ++cyc_late_calls;
+    if (late_in_a_row >= CYC_LATE_CALLS) {
+        double hold;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+        hold = cyc_hold;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cyc_busy_until = now + hold;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cyc_hold = 2 * hold < CYC_HOLD_MAX ? 2 * hold : CYC_HOLD_MAX;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cyc_late_calls = 0;
+    }
+}
+
+void cyc_set_busy(double seconds) {
+    const double until = seconds > 0 ? cyc_now() + seconds : 0.0;
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+    cyc_busy_until = until;
+}
+
+int cyc_machine_busy(void) {
+    double until;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+    until = cyc_busy_until;
+    return until > 0 && cyc_now() < until;
+}
 
 int cyc_threads_for(double flops, cyc_int tiles) {
     int nt = 1;
@@ -153,7 +245,10 @@ int cyc_threads_for(double flops, cyc_int tiles) {
 #endif
     if (tiles < nt)
         nt = (int)tiles;
-    if ((double)nt * CYC_GRAIN_FLOPS > flops)
-        nt = (int)(flops / CYC_GRAIN_FLOPS);
+    if (nt > 1) {
+        const double grain = cyc_machine_busy() ? CYC_GRAIN_BUSY : CYC_GRAIN_FLOPS;
+        if ((double)nt * grain > flops)
+            nt = (int)(flops / grain);
+    }
     return nt < 1 ? 1 : nt;
 }
