@@ -295,9 +295,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         int ok = cyc_ws_init(&ws, uk, DT, ws_mc, ws_nc, g->nhwc, 0) == 0;
         used += ws.bytes;
         if (!ok) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
+CYC_ATOMIC_WRITE
             fail = 1;
         }
         cyc_int tix;
@@ -306,9 +304,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
 #endif
         for (tix = 0; tix < tiles; tix++) {
             int failed;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+CYC_ATOMIC_READ
             failed = fail;
             if (failed || (intr && cyc_tile_skip(intr)))
                 continue;
@@ -436,9 +432,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
         void *buf = cyc_aligned_alloc(scratch);
         used += scratch;
         if (!buf) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
+CYC_ATOMIC_WRITE
             fail = 1;
         }
         cyc_int tix;
@@ -447,9 +441,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
 #endif
         for (tix = 0; tix < tiles; tix++) {
             int failed;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+CYC_ATOMIC_READ
             failed = fail;
             if (failed || (intr && cyc_tile_skip(intr)))
                 continue;

@@ -176,6 +176,8 @@ static double cyc_hold = CYC_HOLD_MIN;
 #endif
 static CYC_TLS int cyc_joined_before = 0;
 
+/* The state is shared by all threads and changes only on late or on-time joins: one
+ * critical section (OpenMP 2.0, so MSVC too) guards it. */
 void cyc_team_arrived(double t0, int tid) {
     if (tid == 0)
         return;
@@ -184,55 +186,38 @@ void cyc_team_arrived(double t0, int tid) {
         return;
     }
     const double now = cyc_now();
-    int late_in_a_row;
-    if (now - t0 <= CYC_LATE_SECONDS) {  /* on time: forget the late ones, shortest hold */
+    const int late = now - t0 > CYC_LATE_SECONDS;
 #ifdef _OPENMP
-#pragma omp atomic write
+#pragma omp critical(cyc_team_state)
 #endif
-        cyc_late_calls = 0;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        cyc_hold = CYC_HOLD_MIN;
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-    late_in_a_row = ++cyc_late_calls;
-    if (late_in_a_row >= CYC_LATE_CALLS) {
-        double hold;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-        hold = cyc_hold;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        cyc_busy_until = now + hold;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        cyc_hold = 2 * hold < CYC_HOLD_MAX ? 2 * hold : CYC_HOLD_MAX;
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-        cyc_late_calls = 0;
+    {
+        if (!late) {  /* on time: forget the late ones, shortest hold */
+            cyc_late_calls = 0;
+            cyc_hold = CYC_HOLD_MIN;
+        } else if (++cyc_late_calls >= CYC_LATE_CALLS) {
+            cyc_busy_until = now + cyc_hold;
+            cyc_hold = 2 * cyc_hold < CYC_HOLD_MAX ? 2 * cyc_hold : CYC_HOLD_MAX;
+            cyc_late_calls = 0;
+        }
     }
 }
 
 void cyc_set_busy(double seconds) {
     const double until = seconds > 0 ? cyc_now() + seconds : 0.0;
 #ifdef _OPENMP
-#pragma omp atomic write
+#pragma omp critical(cyc_team_state)
 #endif
-    cyc_busy_until = until;
+    {
+        cyc_busy_until = until;
+        cyc_late_calls = 0;
+        cyc_hold = CYC_HOLD_MIN;
+    }
 }
 
 int cyc_machine_busy(void) {
     double until;
 #ifdef _OPENMP
-#pragma omp atomic read
+#pragma omp critical(cyc_team_state)
 #endif
     until = cyc_busy_until;
     return until > 0 && cyc_now() < until;
