@@ -242,14 +242,14 @@ static int FN(bw_data_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, const 
         const int ok = cyc_ws_init(&ws, uk, DT, nhwc ? pblk : 0, nhwc ? 0 : pblk, nhwc,
                                    cbuf_bytes) == 0;
         if (!ok) {
-CYC_ATOMIC_WRITE
+            CYC_ATOMIC_WRITE
             err = 1;
         }
         T *cbuf = ok ? (T *)ws.extra : NULL;
 #pragma omp for schedule(dynamic, 1)
         for (cyc_int tile = 0; tile < tiles; tile++) {
             int failed;
-CYC_ATOMIC_READ
+            CYC_ATOMIC_READ
             failed = err;
             if (failed || cyc_tile_skip(intr))
                 continue;
@@ -603,13 +603,13 @@ static int FN(bw_weight_gemm)(const cyc_ukernel *uk, const cyc_bwd_geom *g, cons
         cyc_workspace ws;
         const int ok = cyc_ws_init(&ws, uk, DT, 0, (int)nb, 1, 0) == 0;
         if (!ok) {
-CYC_ATOMIC_WRITE
+            CYC_ATOMIC_WRITE
             err = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (cyc_int task = 0; task < tasks; task++) {
             int failed;
-CYC_ATOMIC_READ
+            CYC_ATOMIC_READ
             failed = err;
             if (failed || cyc_tile_skip(intr))
                 continue;
@@ -689,7 +689,7 @@ CYC_ATOMIC_READ
 #pragma omp for schedule(static)
         for (cyc_int row = 0; row < g->c_out; row++) {
             int failed;
-CYC_ATOMIC_READ
+            CYC_ATOMIC_READ
             failed = err;
             if (failed || intr->stop)
                 continue;
@@ -939,7 +939,7 @@ static int FN(bw_weight_direct_nchw)(const cyc_bwd_geom *g, const T *dy, const T
         CYC_TEAM_ARRIVE(team_t0);
         T *acc = (T *)cyc_aligned_alloc((size_t)(taps * wo + taps) * sizeof(T));
         if (!acc) {
-CYC_ATOMIC_WRITE
+            CYC_ATOMIC_WRITE
             err = 1;
         }
 #pragma omp for schedule(dynamic, 1)

@@ -295,7 +295,7 @@ static int FN(forward_gemm)(const cyc_ukernel *uk, const cyc_conv_geom *g, const
         int ok = cyc_ws_init(&ws, uk, DT, ws_mc, ws_nc, g->nhwc, 0) == 0;
         used += ws.bytes;
         if (!ok) {
-CYC_ATOMIC_WRITE
+            CYC_ATOMIC_WRITE
             fail = 1;
         }
         cyc_int tix;
@@ -304,7 +304,7 @@ CYC_ATOMIC_WRITE
 #endif
         for (tix = 0; tix < tiles; tix++) {
             int failed;
-CYC_ATOMIC_READ
+            CYC_ATOMIC_READ
             failed = fail;
             if (failed || (intr && cyc_tile_skip(intr)))
                 continue;
@@ -432,7 +432,7 @@ static int FN(forward_direct)(const cyc_ukernel *uk, const cyc_conv_geom *g, con
         void *buf = cyc_aligned_alloc(scratch);
         used += scratch;
         if (!buf) {
-CYC_ATOMIC_WRITE
+            CYC_ATOMIC_WRITE
             fail = 1;
         }
         cyc_int tix;
@@ -441,7 +441,7 @@ CYC_ATOMIC_WRITE
 #endif
         for (tix = 0; tix < tiles; tix++) {
             int failed;
-CYC_ATOMIC_READ
+            CYC_ATOMIC_READ
             failed = fail;
             if (failed || (intr && cyc_tile_skip(intr)))
                 continue;

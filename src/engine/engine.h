@@ -262,8 +262,8 @@ static inline cyc_interrupt *cyc_interrupt_for(cyc_interrupt *it, double flops) 
 int cyc_threads_for(double flops, cyc_int tiles);
 
 /* OpenMP 3.1's atomic read and write (the tiles' "a thread failed / was interrupted" flags).
- * MSVC's OpenMP 2.0 has neither: there they are plain accesses of an aligned int, which the
- * x86-64 and ARM64 targets it builds for read and write whole. */
+ * MSVC's OpenMP 2.0 has neither: there they are plain accesses of an aligned int, which
+ * x86-64 (the Windows wheels' target) reads and writes whole. */
 #if defined(_OPENMP) && _OPENMP >= 201107
 #define CYC_ATOMIC_READ _Pragma("omp atomic read")
 #define CYC_ATOMIC_WRITE _Pragma("omp atomic write")
@@ -273,8 +273,8 @@ int cyc_threads_for(double flops, cyc_int tiles);
 #endif
 
 /* Team lateness (gemm.c): every thread of a parallel region calls cyc_team_arrived(t0,
- * its thread number) first, t0 = cyc_now() read before the region; a late worker marks
- * the machine busy for a while, and cyc_threads_for then uses a coarser grain.
+ * its thread number) first, t0 = cyc_now() read before the region; workers late twice in
+ * a row mark the machine busy for a while, and cyc_threads_for then uses a coarser grain.
  * cyc_set_busy(s) marks it busy for s seconds (0: idle), for the tests. */
 void cyc_team_arrived(double t0, int tid);
 void cyc_set_busy(double seconds);

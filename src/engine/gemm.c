@@ -143,12 +143,12 @@ double cyc_now(void) {
  *
  * A busy machine is different: a team of two has to wait for the OS to run its second
  * thread, and with other processes on the cores that wait was 27-90 ms per call, so small
- * calls ran 5-14x slower on two threads than on one (LeNet conv2, batch 64: 3.3 ms per call
- * on two threads beside two busy processes, 1.3 ms on one). So the engine watches its
+ * calls ran 5-14x slower on two threads than on one (LeNet conv2, batch 64: 2.5-3.3 ms per
+ * call on two threads beside two busy processes, 1.2 ms on one). So the engine watches its
  * teams: when threads join their parallel regions more than CYC_LATE_SECONDS after the
  * call opened them CYC_LATE_CALLS times in a row, the machine is marked busy for a hold of
- * CYC_HOLD_MIN seconds, doubled each time the mark is renewed right after it ran out (up to
- * CYC_HOLD_MAX) and reset by an on-time join. One late join is no sign: a worker asleep after
+ * CYC_HOLD_MIN seconds, doubled at each renewal (up to CYC_HOLD_MAX) until an on-time join
+ * resets it. One late join is no sign: a worker asleep after
  * a pause takes up to a few ms to wake (3.3 ms measured in this VM, idle). While it is
  * busy the grain is CYC_GRAIN_BUSY (about 1.3 ms): only calls long enough to absorb a late
  * thread take a team (a ResNet block still does, and its teams keep the mark fresh). When
