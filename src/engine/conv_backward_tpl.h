@@ -377,64 +377,61 @@ static void FN(bw_split)(cyc_int total, cyc_int target, cyc_int unit, cyc_int *s
     *count = (total + s - 1) / s;
 }
 
+/* One NCHW patch column: d[p*step], p < kc, is the input cell that column q (a (channel,
+ * tap) pair) reads at position pstart + p (the implicit im2col): runs of an input row
+ * (copies for unit strides), zeros where the tap reads padding. step 1 fills a row of the
+ * a_rows layout, step NR a column of an NR-interleaved panel. */
+static inline void FN(bw_patch_column)(const FN(bw_patch) *c, cyc_int q, cyc_int pstart,
+                                       cyc_int kc, T *restrict d, cyc_int step) {
+    const cyc_bwd_geom *g = c->g;
+    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo, sw = g->sw;
+    const cyc_int ch = q / taps, t = q % taps, i = t / g->kw, j = t % g->kw;
+    const T *plane = c->x + ch * H * W;
+    const cyc_int jo = j * g->dw - g->pl;
+    const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
+    cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
+    if (hi > wo)
+        hi = wo;
+    cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
+    while (p < kc) {
+        cyc_int seg = wo - ow;
+        if (seg > kc - p)
+            seg = kc - p;
+        const cyc_int ih = oh * g->sh - g->pt + i * g->dh;
+        T *restrict dd = d + (p - ow) * step;  /* dd[x*step] is output column x */
+        cyc_int x = ow;
+        if (ih >= 0 && ih < H) {
+            const T *restrict src = plane + ih * W + jo;
+            const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
+            for (; x < a && x < ow + seg; x++)
+                dd[x * step] = 0;
+            if (sw == 1 && step == 1 && b > x) {
+                memcpy(dd + x, src + x, (size_t)(b - x) * sizeof(T));
+                x = b;
+            }
+            for (; x < b; x++)
+                dd[x * step] = src[x * sw];
+        }
+        for (; x < ow + seg; x++)
+            dd[x * step] = 0;
+        p += seg;
+        ow = 0;
+        oh++;
+    }
+}
+
 /* Patch rows, NCHW (a_rows): row i of dst (kc elements at dst + i*kc) is column
- * q0 + i0 + i (a (channel, tap) pair) over the positions pa + p0 ... + kc: runs of an input
- * row (copies for stride 1), zeros where the tap reads padding. Rows past mc are zero. */
+ * q0 + i0 + i over the positions pa + p0 ... + kc. Rows past mc are zero. */
 static void FN(bw_pack_patch_rows)(void *vctx, cyc_int i0, cyc_int mc, cyc_int p0, cyc_int kc,
                                    void *vdst) {
     const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
-    const cyc_bwd_geom *g = c->g;
-    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
-    const cyc_int sh = g->sh, sw = g->sw;
-    const cyc_int pstart = c->pa + p0;
     const cyc_int rows = (mc + c->nr - 1) / c->nr * c->nr;  /* nr holds MR here */
     T *dst = (T *)vdst;
     for (cyc_int r = 0; r < rows; r++) {
-        T *restrict d = dst + r * kc;
-        if (r >= mc) {
-            FN(bw_fill)(d, kc, (T)0);
-            continue;
-        }
-        const cyc_int q = c->q0 + i0 + r, ch = q / taps, t = q % taps;
-        const cyc_int i = t / g->kw, j = t % g->kw;
-        const T *plane = c->x + ch * H * W;
-        const cyc_int jo = j * g->dw - g->pl;
-        const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
-        cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
-        if (hi > wo)
-            hi = wo;
-        cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
-        while (p < kc) {
-            cyc_int seg = wo - ow;
-            if (seg > kc - p)
-                seg = kc - p;
-            const cyc_int ih = oh * sh - g->pt + i * g->dh;
-            T *restrict dd = d + p - ow;  /* dd[x] is output column x of this row */
-            if (ih < 0 || ih >= H) {
-                for (cyc_int x = ow; x < ow + seg; x++)
-                    dd[x] = 0;
-            } else {
-                const T *restrict src = plane + ih * W + jo;
-                const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
-                cyc_int x = ow;
-                for (; x < a && x < ow + seg; x++)
-                    dd[x] = 0;
-                if (sw == 1) {
-                    if (b > x)
-                        memcpy(dd + x, src + x, (size_t)(b - x) * sizeof(T));
-                    if (b > x)
-                        x = b;
-                } else {
-                    for (; x < b; x++)
-                        dd[x] = src[x * sw];
-                }
-                for (; x < ow + seg; x++)
-                    dd[x] = 0;
-            }
-            p += seg;
-            ow = 0;
-            oh++;
-        }
+        if (r < mc)
+            FN(bw_patch_column)(c, c->q0 + i0 + r, c->pa + p0, kc, dst + r * kc, 1);
+        else
+            FN(bw_fill)(dst + r * kc, kc, (T)0);
     }
 }
 
@@ -474,60 +471,21 @@ static void FN(bw_pack_patch_cols)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p
     }
 }
 
-/* B[p, j] = the input cell that column q0 + j0 + j (a (channel, tap) pair) reads at
- * position pa + p0 + p, zero where the tap reads padding (the implicit im2col); NCHW, NR-interleaved
- * panels (for the weight gradient with fewer output channels than NR). */
+/* B[p, j] = column q0 + j0 + j at position pa + p0 + p, NCHW, in NR-interleaved panels
+ * (for the weight gradient with fewer output channels than NR); columns past nc are zero. */
 static void FN(bw_pack_patch_panels)(void *vctx, cyc_int j0, cyc_int nc, cyc_int p0, cyc_int kc,
-                                void *vdst) {
+                                     void *vdst) {
     const FN(bw_patch) *c = (const FN(bw_patch) *)vctx;
-    const cyc_bwd_geom *g = c->g;
     const int NR = c->nr;
-    const cyc_int taps = g->kh * g->kw, H = g->h, W = g->w, wo = g->wo;
-    const cyc_int sh = g->sh, sw = g->sw, cg = g->c_in / g->groups;
-    const cyc_int pstart = c->pa + p0;
-    T *dst = (T *)vdst;
     const cyc_int ncols = (nc + NR - 1) / NR * NR;
-    {
-        for (cyc_int jj = 0; jj < ncols; jj++) {
-            T *restrict d = dst + (jj / NR) * kc * NR + jj % NR;
-            if (jj >= nc) {
-                for (cyc_int p = 0; p < kc; p++)
-                    d[p * NR] = 0;
-                continue;
-            }
-            const cyc_int q = c->q0 + j0 + jj, ch = q / taps, t = q % taps;
-            const cyc_int i = t / g->kw, j = t % g->kw;
-            const T *plane = c->x + ch * H * W;
-            const cyc_int jo = j * g->dw - g->pl;
-            const cyc_int lo = jo >= 0 ? 0 : (-jo + sw - 1) / sw;
-            cyc_int hi = W - jo <= 0 ? 0 : (W - jo + sw - 1) / sw;
-            if (hi > wo)
-                hi = wo;
-            cyc_int p = 0, oh = pstart / wo, ow = pstart % wo;
-            while (p < kc) {
-                cyc_int seg = wo - ow;
-                if (seg > kc - p)
-                    seg = kc - p;
-                const cyc_int ih = oh * sh - g->pt + i * g->dh;
-                T *restrict dd = d + (p - ow) * NR;  /* dd[x*NR] is output column x */
-                if (ih < 0 || ih >= H) {
-                    for (cyc_int x = ow; x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                } else {
-                    const T *restrict src = plane + ih * W + jo;
-                    const cyc_int a = ow > lo ? ow : lo, b = ow + seg < hi ? ow + seg : hi;
-                    cyc_int x = ow;
-                    for (; x < a && x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                    for (; x < b; x++)
-                        dd[x * NR] = src[x * sw];
-                    for (; x < ow + seg; x++)
-                        dd[x * NR] = 0;
-                }
-                p += seg;
-                ow = 0;
-                oh++;
-            }
+    T *dst = (T *)vdst;
+    for (cyc_int jj = 0; jj < ncols; jj++) {
+        T *d = dst + (jj / NR) * kc * NR + jj % NR;
+        if (jj < nc) {
+            FN(bw_patch_column)(c, c->q0 + j0 + jj, c->pa + p0, kc, d, NR);
+        } else {
+            for (cyc_int p = 0; p < kc; p++)
+                d[p * NR] = 0;
         }
     }
 }
